@@ -1,0 +1,40 @@
+/**
+ * Names shared by the code that runs in Lambda and the infrastructure that deploys it: environment
+ * variables, metric names, event shapes and lake prefixes. Defined once so an alarm cannot watch a
+ * metric the function never emits.
+ */
+
+/** Environment variables the validator reads at cold start. */
+export const VALIDATOR_ENV = {
+  rawBucket: 'RAW_BUCKET_NAME',
+  quarantineBucket: 'QUARANTINE_BUCKET_NAME',
+  alertBus: 'ALERT_BUS_NAME',
+  criticalAlertTopic: 'CRITICAL_ALERT_TOPIC_ARN',
+} as const;
+
+/** CloudWatch namespace of the pipeline's own (EMF) metrics. */
+export const METRICS_NAMESPACE = 'Sdap';
+/** Powertools' `service` dimension of the validator's metrics. */
+export const VALIDATOR_SERVICE_NAME = 'telemetry-validator';
+
+/** Metrics the validator emits once per invocation, all with unit Count and dimension `service`. */
+export const VALIDATOR_METRICS = {
+  readingsValid: 'ReadingsValid',
+  readingsQuarantined: 'ReadingsQuarantined',
+  duplicatesDropped: 'DuplicateReadingsDropped',
+  alertsRaised: 'AlertsRaised',
+  recordsRetried: 'RecordsRetried',
+} as const;
+
+/** EventBridge `source` and `detail-type` of a telemetry alert. */
+export const ALERT_EVENT_SOURCE = 'sdap.telemetry';
+export const ALERT_DETAIL_TYPE = 'Telemetry Alert';
+
+/**
+ * Top-level prefixes in the lake buckets. The raw zone is Hive-partitioned by device type and by the
+ * hour the stream accepted the reading (arrival, not device time: each hour's partition closes, so
+ * the hourly ETL reads a fixed set of objects; late readings are re-placed by event time there).
+ */
+export const RAW_PREFIX = 'telemetry';
+export const QUARANTINE_PREFIX = 'rejected';
+export const RAW_PARTITION_KEYS = ['device_type', 'ingest_date', 'ingest_hour'] as const;
