@@ -1,0 +1,55 @@
+/**
+ * AWS SDK clients, built in one place. In Lambda they use the function's region and role; the twin
+ * passes endpoint settings for its local stand-ins. Product code never branches on where it runs:
+ * the difference is only this configuration.
+ */
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
+
+export interface ValidatorClients {
+  readonly s3: S3Client;
+  readonly eventBridge: EventBridgeClient;
+  readonly sns: SNSClient;
+}
+
+/** Settings for clients that talk to something other than the AWS endpoints of the current region. */
+export interface ClientOverrides {
+  readonly region?: string;
+  readonly credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** S3 endpoint (path-style addressing, checksums only when the API requires them). */
+  readonly s3Endpoint?: string;
+  readonly eventBridgeEndpoint?: string;
+  readonly snsEndpoint?: string;
+}
+
+/**
+ * Bounded SDK retries: the event source mapping retries whole records anyway, and a long in-call
+ * backoff would only hold the shard longer.
+ */
+const MAX_ATTEMPTS = 3;
+
+export function createValidatorClients(overrides: ClientOverrides = {}): ValidatorClients {
+  const common = {
+    maxAttempts: MAX_ATTEMPTS,
+    ...(overrides.region && { region: overrides.region }),
+    ...(overrides.credentials && { credentials: overrides.credentials }),
+  };
+  const s3Config: S3ClientConfig = overrides.s3Endpoint
+    ? {
+        ...common,
+        endpoint: overrides.s3Endpoint,
+        forcePathStyle: true,
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      }
+    : common;
+  return {
+    s3: new S3Client(s3Config),
+    eventBridge: new EventBridgeClient({
+      ...common,
+      ...(overrides.eventBridgeEndpoint && { endpoint: overrides.eventBridgeEndpoint }),
+    }),
+    sns: new SNSClient({ ...common, ...(overrides.snsEndpoint && { endpoint: overrides.snsEndpoint }) }),
+  };
+}

@@ -1,0 +1,304 @@
+/**
+ * The validator's work for one Kinesis batch: classify every record, write valid readings to the
+ * raw zone, rejected ones to quarantine, alerts to EventBridge (critical ones also to SNS), and
+ * report exactly the records whose writes failed so that Lambda retries them.
+ *
+ * Invalid data is a success (quarantined, reported processed); only transient failures of S3,
+ * EventBridge or SNS make a record fail. Nothing here throws for a record's content.
+ */
+import { PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { PublishCommand } from '@aws-sdk/client-sns';
+import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
+import { evaluateAlerts, type TelemetryAlert } from '../shared/anomaly-rules.ts';
+import type { ValidatorClients } from '../shared/aws-clients.ts';
+import { type ClassifiedMessage, classifyRecord } from '../shared/classify.ts';
+import type { RejectionCode } from '../shared/contract.ts';
+import {
+  encodeRawObject,
+  quarantineObjectKey,
+  rawObjectKey,
+  rawPartitionPath,
+} from '../shared/lake-objects.ts';
+import { ALERT_DETAIL_TYPE, ALERT_EVENT_SOURCE } from '../shared/pipeline-names.ts';
+import type { RawRecord } from '../shared/raw-record.ts';
+
+/** Where the validator writes. Resolved from the environment in Lambda, from the twin locally. */
+export interface ValidatorTargets {
+  readonly rawBucket: string;
+  readonly quarantineBucket: string;
+  readonly alertBusName: string;
+  readonly criticalAlertTopicArn: string;
+}
+
+export interface ValidatorDeps extends ValidatorTargets {
+  readonly clients: ValidatorClients;
+}
+
+/** What one batch did, for metrics, logs and the twin's summary. */
+export interface BatchOutcome {
+  readonly response: KinesisStreamBatchResponse;
+  readonly records: number;
+  readonly readings: number;
+  readonly valid: number;
+  readonly quarantined: number;
+  readonly quarantinedByCode: Partial<Record<RejectionCode, number>>;
+  /** Readings whose eventId an earlier record of the same batch already carried (redelivery). */
+  readonly duplicatesDropped: number;
+  readonly alerts: readonly TelemetryAlert[];
+  /** Records reported in `batchItemFailures`, with the first error that failed each. */
+  readonly failed: ReadonlyArray<{ sequenceNumber: string; error: string }>;
+}
+
+/** PutEvents accepts at most 10 entries a call. */
+const PUT_EVENTS_MAX_ENTRIES = 10;
+
+interface DecodedRecord {
+  readonly record: KinesisStreamRecord;
+  readonly arrivalMs: number;
+  readonly shardId: string;
+  readonly classified: ClassifiedMessage;
+}
+
+export async function processKinesisBatch(
+  event: KinesisStreamEvent,
+  deps: ValidatorDeps,
+): Promise<BatchOutcome> {
+  const decoded = event.Records.map(decodeRecord);
+  const failures = new Map<number, string>();
+  const fail = (index: number, error: unknown) => {
+    if (!failures.has(index))
+      failures.set(index, error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+  };
+
+  const { groups, duplicatesDropped } = groupValidReadings(decoded);
+  const alerts: Array<{ alert: TelemetryAlert; recordIndex: number }> = [];
+  for (const group of groups.values()) {
+    group.records.forEach((raw, i) => {
+      for (const alert of evaluateAlerts(raw))
+        alerts.push({ alert, recordIndex: group.recordIndices[i] ?? -1 });
+    });
+  }
+
+  await Promise.all([
+    ...[...groups].map(([partitionPath, group]) =>
+      putObject(
+        deps,
+        deps.rawBucket,
+        rawObjectKey(
+          partitionPath,
+          group.records.map((r) => r.eventId),
+        ),
+        encodeRawObject(group.records),
+        'application/gzip',
+      ).catch((error) => {
+        for (const index of new Set(group.recordIndices)) fail(index, error);
+      }),
+    ),
+    ...decoded.map((item, index) =>
+      item.classified.rejected.length === 0
+        ? undefined
+        : putObject(
+            deps,
+            deps.quarantineBucket,
+            quarantineObjectKey(item.arrivalMs, item.shardId, item.record.kinesis.sequenceNumber),
+            Buffer.from(JSON.stringify(quarantineDocument(item))),
+            'application/json',
+          ).catch((error) => fail(index, error)),
+    ),
+    publishAlerts(deps, alerts, fail),
+  ]);
+
+  const quarantinedByCode: Partial<Record<RejectionCode, number>> = {};
+  let readings = 0;
+  let valid = 0;
+  let quarantined = 0;
+  for (const { classified } of decoded) {
+    readings += classified.readingCount;
+    valid += classified.valid.length;
+    quarantined += classified.rejected.length;
+    for (const rejection of classified.rejected) {
+      const code = rejection.reasons[0]?.code ?? 'validator_error';
+      quarantinedByCode[code] = (quarantinedByCode[code] ?? 0) + 1;
+    }
+  }
+  const failed = [...failures.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([index, error]) => ({
+      sequenceNumber: decoded[index]?.record.kinesis.sequenceNumber ?? '',
+      error,
+    }));
+  return {
+    response: { batchItemFailures: failed.map(({ sequenceNumber }) => ({ itemIdentifier: sequenceNumber })) },
+    records: decoded.length,
+    readings,
+    valid: valid - duplicatesDropped,
+    quarantined,
+    quarantinedByCode,
+    duplicatesDropped,
+    alerts: alerts.map(({ alert }) => alert),
+    failed,
+  };
+}
+
+function decodeRecord(record: KinesisStreamRecord): DecodedRecord {
+  const arrivalMs = Math.round(record.kinesis.approximateArrivalTimestamp * 1000);
+  // eventID is `shardId-000000000000:<sequence number>`.
+  const shardId = record.eventID.split(':')[0] ?? 'unknown-shard';
+  const data = Buffer.from(record.kinesis.data, 'base64');
+  let classified: ClassifiedMessage;
+  try {
+    classified = classifyRecord(data, { arrivalMs });
+  } catch (error) {
+    // classifyRecord is total; this guards against a bug becoming a blocked shard.
+    classified = {
+      valid: [],
+      readingCount: 1,
+      payload: data,
+      rejected: [
+        {
+          index: null,
+          reasons: [
+            {
+              code: 'validator_error',
+              path: '',
+              received: String(error),
+              expected: 'a record the validator can process',
+            },
+          ],
+        },
+      ],
+    };
+  }
+  return { record, arrivalMs, shardId, classified };
+}
+
+interface RawGroup {
+  readonly records: RawRecord[];
+  /** For each record in `records`, the index of the stream record it came from. */
+  readonly recordIndices: number[];
+}
+
+/** Valid readings by raw partition, dropping readings whose eventId the batch already carried. */
+function groupValidReadings(decoded: readonly DecodedRecord[]): {
+  groups: Map<string, RawGroup>;
+  duplicatesDropped: number;
+} {
+  const groups = new Map<string, RawGroup>();
+  const seen = new Set<string>();
+  let duplicatesDropped = 0;
+  decoded.forEach(({ record, arrivalMs, shardId, classified }, index) => {
+    const brokerReceivedAt = Number.isFinite(classified.rule?.receivedAtMs)
+      ? new Date(classified.rule?.receivedAtMs as number).toISOString()
+      : null;
+    const ingestArrivedAt = new Date(arrivalMs).toISOString();
+    for (const reading of classified.valid) {
+      if (seen.has(reading.eventId)) {
+        duplicatesDropped++;
+        continue;
+      }
+      seen.add(reading.eventId);
+      const partitionPath = rawPartitionPath(reading.deviceType, arrivalMs);
+      let group = groups.get(partitionPath);
+      if (!group) {
+        group = { records: [], recordIndices: [] };
+        groups.set(partitionPath, group);
+      }
+      group.records.push({
+        ...reading,
+        ingestArrivedAt,
+        ingestBrokerReceivedAt: brokerReceivedAt,
+        ingestShardId: shardId,
+        ingestSequenceNumber: record.kinesis.sequenceNumber,
+      });
+      group.recordIndices.push(index);
+    }
+  });
+  return { groups, duplicatesDropped };
+}
+
+/** The quarantine object: the original bytes, where they came from, and every reason. */
+function quarantineDocument({ record, arrivalMs, shardId, classified }: DecodedRecord) {
+  return {
+    arrivedAt: new Date(arrivalMs).toISOString(),
+    shardId,
+    sequenceNumber: record.kinesis.sequenceNumber,
+    partitionKey: record.kinesis.partitionKey,
+    topic: classified.rule?.topic ?? null,
+    topicDeviceId: classified.rule?.deviceId ?? null,
+    brokerReceivedAt: Number.isFinite(classified.rule?.receivedAtMs)
+      ? new Date(classified.rule?.receivedAtMs as number).toISOString()
+      : null,
+    readingCount: classified.readingCount,
+    validCount: classified.valid.length,
+    rejections: classified.rejected,
+    payloadBytes: classified.payload.byteLength,
+    payloadBase64: Buffer.from(classified.payload).toString('base64'),
+  };
+}
+
+async function putObject(
+  deps: ValidatorDeps,
+  bucket: string,
+  key: string,
+  body: Buffer,
+  contentType: string,
+): Promise<void> {
+  await deps.clients.s3.send(
+    new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }),
+  );
+}
+
+async function publishAlerts(
+  deps: ValidatorDeps,
+  alerts: ReadonlyArray<{ alert: TelemetryAlert; recordIndex: number }>,
+  fail: (index: number, error: unknown) => void,
+): Promise<void> {
+  const calls: Promise<unknown>[] = [];
+  for (let start = 0; start < alerts.length; start += PUT_EVENTS_MAX_ENTRIES) {
+    const chunk = alerts.slice(start, start + PUT_EVENTS_MAX_ENTRIES);
+    const entries: PutEventsRequestEntry[] = chunk.map(({ alert }) => ({
+      EventBusName: deps.alertBusName,
+      Source: ALERT_EVENT_SOURCE,
+      DetailType: ALERT_DETAIL_TYPE,
+      Time: new Date(alert.timestamp),
+      Detail: JSON.stringify(alert),
+    }));
+    calls.push(putAlertEvents(deps, chunk, entries, fail));
+  }
+  for (const { alert, recordIndex } of alerts) {
+    if (alert.severity !== 'critical') continue;
+    calls.push(publishCritical(deps, alert).catch((error) => fail(recordIndex, error)));
+  }
+  await Promise.all(calls);
+}
+
+async function putAlertEvents(
+  deps: ValidatorDeps,
+  chunk: ReadonlyArray<{ alert: TelemetryAlert; recordIndex: number }>,
+  entries: PutEventsRequestEntry[],
+  fail: (index: number, error: unknown) => void,
+): Promise<void> {
+  try {
+    const result = await deps.clients.eventBridge.send(new PutEventsCommand({ Entries: entries }));
+    // PutEvents succeeds as a call even when some entries fail: each failed entry has an ErrorCode.
+    result.Entries?.forEach((entry, i) => {
+      const owner = chunk[i];
+      if (entry.ErrorCode && owner) {
+        fail(owner.recordIndex, new Error(`PutEvents ${entry.ErrorCode}: ${entry.ErrorMessage}`));
+      }
+    });
+  } catch (error) {
+    for (const { recordIndex } of chunk) fail(recordIndex, error);
+  }
+}
+
+async function publishCritical(deps: ValidatorDeps, alert: TelemetryAlert): Promise<void> {
+  await deps.clients.sns.send(
+    new PublishCommand({
+      TopicArn: deps.criticalAlertTopicArn,
+      Subject: `[${alert.severity}] ${alert.message}`.slice(0, 100),
+      Message: JSON.stringify(alert, null, 2),
+    }),
+  );
+}
