@@ -53,67 +53,107 @@ export interface BatchOutcome {
 /** PutEvents accepts at most 10 entries a call. */
 const PUT_EVENTS_MAX_ENTRIES = 10;
 
-interface DecodedRecord {
+export interface DecodedRecord {
   readonly record: KinesisStreamRecord;
   readonly arrivalMs: number;
   readonly shardId: string;
   readonly classified: ClassifiedMessage;
 }
 
-export async function processKinesisBatch(
-  event: KinesisStreamEvent,
-  deps: ValidatorDeps,
-): Promise<BatchOutcome> {
-  const decoded = event.Records.map(decodeRecord);
+/** An object the batch will write, and the stream records whose readings it holds. */
+export interface PlannedObject {
+  readonly bucket: string;
+  readonly key: string;
+  readonly body: Buffer;
+  readonly contentType: string;
+  readonly recordIndices: readonly number[];
+}
+
+/**
+ * Everything a batch will write, computed without I/O: the validator's whole CPU path (decode,
+ * validate, enrich, evaluate alerts, serialise, compress). `executePlan` then does the writes.
+ */
+export interface BatchPlan {
+  readonly records: readonly DecodedRecord[];
+  readonly objects: readonly PlannedObject[];
+  readonly alerts: ReadonlyArray<{ alert: TelemetryAlert; recordIndex: number }>;
+  readonly duplicatesDropped: number;
+}
+
+export function planBatch(event: KinesisStreamEvent, targets: ValidatorTargets): BatchPlan {
+  const records = event.Records.map(decodeRecord);
+  const { groups, duplicatesDropped } = groupValidReadings(records);
+  const objects: PlannedObject[] = [];
+  const alerts: Array<{ alert: TelemetryAlert; recordIndex: number }> = [];
+  for (const [partitionPath, group] of groups) {
+    group.records.forEach((raw, i) => {
+      for (const alert of evaluateAlerts(raw))
+        alerts.push({ alert, recordIndex: group.recordIndices[i] ?? -1 });
+    });
+    objects.push({
+      bucket: targets.rawBucket,
+      key: rawObjectKey(
+        partitionPath,
+        group.records.map((r) => r.eventId),
+      ),
+      body: encodeRawObject(group.records),
+      contentType: 'application/gzip',
+      recordIndices: [...new Set(group.recordIndices)],
+    });
+  }
+  records.forEach((item, index) => {
+    if (item.classified.rejected.length === 0) return;
+    objects.push({
+      bucket: targets.quarantineBucket,
+      key: quarantineObjectKey(item.arrivalMs, item.shardId, item.record.kinesis.sequenceNumber),
+      body: Buffer.from(JSON.stringify(quarantineDocument(item))),
+      contentType: 'application/json',
+      recordIndices: [index],
+    });
+  });
+  return { records, objects, alerts, duplicatesDropped };
+}
+
+/** Writes a plan; a record fails when any write holding its readings, rejections or alerts fails. */
+export async function executePlan(plan: BatchPlan, deps: ValidatorDeps): Promise<BatchOutcome> {
   const failures = new Map<number, string>();
   const fail = (index: number, error: unknown) => {
     if (!failures.has(index))
       failures.set(index, error instanceof Error ? `${error.name}: ${error.message}` : String(error));
   };
-
-  const { groups, duplicatesDropped } = groupValidReadings(decoded);
-  const alerts: Array<{ alert: TelemetryAlert; recordIndex: number }> = [];
-  for (const group of groups.values()) {
-    group.records.forEach((raw, i) => {
-      for (const alert of evaluateAlerts(raw))
-        alerts.push({ alert, recordIndex: group.recordIndices[i] ?? -1 });
-    });
-  }
-
   await Promise.all([
-    ...[...groups].map(([partitionPath, group]) =>
-      putObject(
-        deps,
-        deps.rawBucket,
-        rawObjectKey(
-          partitionPath,
-          group.records.map((r) => r.eventId),
-        ),
-        encodeRawObject(group.records),
-        'application/gzip',
-      ).catch((error) => {
-        for (const index of new Set(group.recordIndices)) fail(index, error);
-      }),
+    ...plan.objects.map((object) =>
+      deps.clients.s3
+        .send(
+          new PutObjectCommand({
+            Bucket: object.bucket,
+            Key: object.key,
+            Body: object.body,
+            ContentType: object.contentType,
+          }),
+        )
+        .catch((error) => {
+          for (const index of object.recordIndices) fail(index, error);
+        }),
     ),
-    ...decoded.map((item, index) =>
-      item.classified.rejected.length === 0
-        ? undefined
-        : putObject(
-            deps,
-            deps.quarantineBucket,
-            quarantineObjectKey(item.arrivalMs, item.shardId, item.record.kinesis.sequenceNumber),
-            Buffer.from(JSON.stringify(quarantineDocument(item))),
-            'application/json',
-          ).catch((error) => fail(index, error)),
-    ),
-    publishAlerts(deps, alerts, fail),
+    publishAlerts(deps, plan.alerts, fail),
   ]);
+  return summarise(plan, failures);
+}
 
+export async function processKinesisBatch(
+  event: KinesisStreamEvent,
+  deps: ValidatorDeps,
+): Promise<BatchOutcome> {
+  return executePlan(planBatch(event, deps), deps);
+}
+
+function summarise(plan: BatchPlan, failures: ReadonlyMap<number, string>): BatchOutcome {
   const quarantinedByCode: Partial<Record<RejectionCode, number>> = {};
   let readings = 0;
   let valid = 0;
   let quarantined = 0;
-  for (const { classified } of decoded) {
+  for (const { classified } of plan.records) {
     readings += classified.readingCount;
     valid += classified.valid.length;
     quarantined += classified.rejected.length;
@@ -125,18 +165,18 @@ export async function processKinesisBatch(
   const failed = [...failures.entries()]
     .sort(([a], [b]) => a - b)
     .map(([index, error]) => ({
-      sequenceNumber: decoded[index]?.record.kinesis.sequenceNumber ?? '',
+      sequenceNumber: plan.records[index]?.record.kinesis.sequenceNumber ?? '',
       error,
     }));
   return {
     response: { batchItemFailures: failed.map(({ sequenceNumber }) => ({ itemIdentifier: sequenceNumber })) },
-    records: decoded.length,
+    records: plan.records.length,
     readings,
-    valid: valid - duplicatesDropped,
+    valid: valid - plan.duplicatesDropped,
     quarantined,
     quarantinedByCode,
-    duplicatesDropped,
-    alerts: alerts.map(({ alert }) => alert),
+    duplicatesDropped: plan.duplicatesDropped,
+    alerts: plan.alerts.map(({ alert }) => alert),
     failed,
   };
 }
@@ -235,18 +275,6 @@ function quarantineDocument({ record, arrivalMs, shardId, classified }: DecodedR
     payloadBytes: classified.payload.byteLength,
     payloadBase64: Buffer.from(classified.payload).toString('base64'),
   };
-}
-
-async function putObject(
-  deps: ValidatorDeps,
-  bucket: string,
-  key: string,
-  body: Buffer,
-  contentType: string,
-): Promise<void> {
-  await deps.clients.s3.send(
-    new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }),
-  );
 }
 
 async function publishAlerts(
