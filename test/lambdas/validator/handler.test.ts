@@ -1,18 +1,16 @@
 /**
- * The validator handler against the real S3 API (s3rver). EventBridge and SNS have no local
- * stand-in yet, so they are mocked and their calls asserted.
+ * The validator handler against the real S3 API (s3rver) and the twin's alert sink, which speaks
+ * EventBridge's and SNS's APIs as the SDK sends them.
  */
 import { gunzipSync } from 'node:zlib';
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { Context, KinesisStreamEvent } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createValidatorClients } from '../../../lambdas/shared/aws-clients.ts';
 import { telemetryTopic } from '../../../lambdas/shared/contract.ts';
 import { createHandler } from '../../../lambdas/validator/handler.ts';
 import type { ValidatorDeps } from '../../../lambdas/validator/process-batch.ts';
+import { type AlertsSink, startAlertsSink } from '../../../local/alerts-sink.ts';
 import { applyTelemetryRule } from '../../../local/iot-rule.ts';
 import { buildKinesisEvent } from '../../../local/kinesis-event.ts';
 import { type S3StandIn, startS3StandIn } from '../../../local/s3-stand-in.ts';
@@ -25,37 +23,23 @@ const DEVICE_TIME = '2026-11-27T17:04:58.000Z';
 const context = { functionName: 'validator', awsRequestId: 'test' } as unknown as Context;
 
 let s3: S3StandIn;
+let sink: AlertsSink;
 let deps: ValidatorDeps;
-const eventBridge = mockClient(EventBridgeClient);
-const sns = mockClient(SNSClient);
 
 beforeAll(async () => {
   s3 = await startS3StandIn({ buckets: [RAW, QUARANTINE] });
+  sink = await startAlertsSink();
   deps = {
     rawBucket: RAW,
     quarantineBucket: QUARANTINE,
     alertBusName: 'alerts',
     criticalAlertTopicArn: 'arn:aws:sns:us-east-1:111122223333:critical',
-    clients: {
-      ...createValidatorClients(s3.clientOverrides),
-      eventBridge: new EventBridgeClient({}),
-      sns: new SNSClient({}),
-    },
+    clients: createValidatorClients({ ...sink.clientOverrides, ...s3.clientOverrides }),
   };
 });
 afterAll(async () => {
-  await s3.close();
+  await Promise.all([s3.close(), sink.close()]);
 });
-beforeEach(() => {
-  eventBridge.reset();
-  sns.reset();
-  eventBridge.on(PutEventsCommand).callsFake(async (input) => ({
-    FailedEntryCount: 0,
-    Entries: input.Entries.map((_: unknown, i: number) => ({ EventId: `e${i}` })),
-  }));
-  sns.on(PublishCommand).resolves({ MessageId: 'm' });
-});
-
 /** Stream records as the topic rule would put them, one per message. */
 function streamEvent(
   messages: Array<{ deviceId: string; payload: string | Buffer }>,
@@ -158,9 +142,25 @@ describe('validator handler', () => {
     });
     expect(quarantined.topicDeviceId).toBe('lock-9');
 
-    const events = eventBridge.commandCalls(PutEventsCommand).flatMap((c) => c.args[0].input.Entries ?? []);
-    expect(events.map((e) => JSON.parse(e.Detail ?? '{}').rule)).toEqual(['smoke_detected']);
-    expect(sns.commandCalls(PublishCommand)).toHaveLength(1);
+    expect(sink.events.map((e) => e.detail)).toEqual([
+      expect.objectContaining({
+        rule: 'smoke_detected',
+        severity: 'critical',
+        deviceId: 'smoke-1',
+        alertId: `${smoke.eventId}:smoke_detected`,
+      }),
+    ]);
+    expect(sink.events[0]).toMatchObject({
+      eventBusName: 'alerts',
+      source: 'sdap.telemetry',
+      detailType: 'Telemetry Alert',
+    });
+    expect(sink.notifications).toEqual([
+      expect.objectContaining({
+        topicArn: deps.criticalAlertTopicArn,
+        subject: '[critical] Smoke detected by smoke-1',
+      }),
+    ]);
   });
 
   it('writes the same objects when the same batch is delivered twice', async () => {
