@@ -289,14 +289,14 @@ function validateReading(
     reasons.push({
       code: 'timestamp_in_future',
       path: `${pathPrefix}timestamp`,
-      received: reading.timestamp,
+      received: preview(reading.timestamp),
       expected: `no later than ${new Date(context.arrivalMs + MAX_CLOCK_AHEAD_MS).toISOString()} (arrival + ${MAX_CLOCK_AHEAD_MS / 60_000} min)`,
     });
   } else if (context.arrivalMs - deviceMs > MAX_READING_AGE_MS) {
     reasons.push({
       code: 'timestamp_too_old',
       path: `${pathPrefix}timestamp`,
-      received: reading.timestamp,
+      received: preview(reading.timestamp),
       expected: `no earlier than ${new Date(context.arrivalMs - MAX_READING_AGE_MS).toISOString()} (arrival - ${MAX_READING_AGE_MS / 86_400_000} days)`,
     });
   }
@@ -306,7 +306,7 @@ function validateReading(
 function toRejection(issue: z.core.$ZodIssue, input: Record<string, unknown>, pathPrefix: string): Rejection {
   const path = `${pathPrefix}${issue.path.map(String).join('.')}`;
   const received =
-    issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : preview(valueAt(input, issue.path));
+    issue.code === 'unrecognized_keys' ? preview(issue.keys.join(', ')) : preview(valueAt(input, issue.path));
   switch (issue.code) {
     case 'too_big':
     case 'too_small': {
@@ -318,12 +318,22 @@ function toRejection(issue: z.core.$ZodIssue, input: Record<string, unknown>, pa
       const reason = issue.params?.reason === 'out_of_range' ? 'out_of_range' : 'schema_violation';
       return { code: reason, path, received, expected: issue.message };
     }
-    case 'invalid_type':
-      return { code: 'schema_violation', path, received, expected: `a ${issue.expected}` };
+    case 'invalid_type': {
+      const expected = issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`;
+      return { code: 'schema_violation', path, received, expected };
+    }
     case 'invalid_value':
       return { code: 'schema_violation', path, received, expected: `one of ${issue.values.join(', ')}` };
-    case 'invalid_format':
-      return { code: 'schema_violation', path, received, expected: `a ${issue.format} string` };
+    case 'invalid_format': {
+      // A bare `regex` format says nothing to the reader; the pattern does.
+      const expected =
+        issue.format === 'regex' && issue.pattern
+          ? `a string matching ${issue.pattern}`
+          : issue.format === 'datetime'
+            ? 'an ISO 8601 date-time with an offset, e.g. 2026-11-27T17:05:00.000Z'
+            : `a ${issue.format} string`;
+      return { code: 'schema_violation', path, received, expected };
+    }
     case 'unrecognized_keys':
       return {
         code: 'schema_violation',

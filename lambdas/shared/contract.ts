@@ -164,12 +164,20 @@ export const sensorReading = z
         params: { reason: 'schema_violation' },
       });
     }
-    if (reading.value < spec.min || reading.value > spec.max) {
+    // A binary kind must send exactly 0 or 1: alert rules test `value === 1`, so 0.9 would pass
+    // validation and never raise the alarm.
+    const binary = spec.unit === 'bool';
+    const outside = binary
+      ? reading.value !== 0 && reading.value !== 1
+      : reading.value < spec.min || reading.value > spec.max;
+    if (outside) {
       ctx.addIssue({
         code: 'custom',
         path: ['value'],
         input: reading.value,
-        message: `between ${spec.min} and ${spec.max} ${spec.unit} for a ${reading.sensorKind} sensor`,
+        message: binary
+          ? `0 or 1 for a ${reading.sensorKind} sensor`
+          : `between ${spec.min} and ${spec.max} ${spec.unit} for a ${reading.sensorKind} sensor`,
         params: { reason: 'out_of_range' },
       });
     }

@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+/**
+ * `sdap`: the project's command-line tool.
+ *
+ *   sdap start            the local twin with defaults that show the product (what `npm start` runs)
+ *   sdap twin [options]   the local twin: simulated fleet -> MQTT -> rule -> Kinesis -> validator -> S3
+ *   sdap schema [--check] write (or check) the contract's JSON Schema file
+ *
+ * Every command validates its flags and fails with a message naming the flag, the value received
+ * and what is allowed, never with a stack trace.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { telemetryJsonSchemaText } from '../lambdas/shared/json-schema.ts';
+
+/** Where the contract's JSON Schema is committed. */
+export const JSON_SCHEMA_PATH = 'schema/telemetry-message.schema.json';
+
+type Command = (args: string[]) => Promise<number>;
+
+const commands: Record<string, { summary: string; run: Command }> = {
+  schema: {
+    summary: 'write the contract JSON Schema (--check: fail if the committed file is stale)',
+    run: async (args) => {
+      const unknown = args.filter((a) => a !== '--check');
+      if (unknown.length > 0) return usageError(`schema: unknown option ${unknown[0]}; allowed: --check`);
+      const text = telemetryJsonSchemaText();
+      if (args.includes('--check')) {
+        const committed = await readFile(JSON_SCHEMA_PATH, 'utf8').catch(() => '');
+        if (committed !== text) {
+          console.error(`${JSON_SCHEMA_PATH} is stale: run npm run schema`);
+          return 1;
+        }
+        console.log(`${JSON_SCHEMA_PATH} is up to date`);
+        return 0;
+      }
+      await writeFile(JSON_SCHEMA_PATH, text);
+      console.log(`wrote ${JSON_SCHEMA_PATH}`);
+      return 0;
+    },
+  },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, { summary }]) => `  ${name.padEnd(10)} ${summary}`);
+  return `usage: sdap <command> [options]\n\ncommands:\n${lines.join('\n')}`;
+}
+
+function usageError(message: string): number {
+  console.error(`${message}\n\n${usage()}`);
+  return 2;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === '--help' || name === '-h') {
+    console.log(usage());
+    return 0;
+  }
+  const command = commands[name];
+  if (!command) return usageError(`unknown command '${name}'`);
+  return command.run(args);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(`sdap: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  },
+);
