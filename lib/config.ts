@@ -1,0 +1,540 @@
+/**
+ * Stage configuration: the built-in defaults of each stage, the context overrides merged over them,
+ * and the validation that turns a wrong value into an error naming the key, the value received and
+ * what is allowed. This module is the only reader of CDK context; constructs receive plain values.
+ *
+ * Choose a stage with `-c stage=<name>` (default `dev`). Override any key with a JSON object in the
+ * context key `sdap:<stage>`, in cdk.json or on the command line:
+ *
+ * @example
+ * npx cdk synth -c stage=prod -c 'sdap:prod={"onCallEmails":["oncall@example.com"]}'
+ */
+import type { IConstruct } from 'constructs';
+import * as z from 'zod';
+
+/** The stages this app knows. Stage names end up in resource names, so they stay short and lowercase. */
+export const STAGE_NAMES = ['dev', 'prod'] as const;
+export type StageName = (typeof STAGE_NAMES)[number];
+
+/** The CDK context key that selects the stage. */
+export const STAGE_CONTEXT_KEY = 'stage';
+/** The stage synthesized when no `-c stage=...` is given. */
+export const DEFAULT_STAGE: StageName = 'dev';
+
+/** The CDK context key whose JSON object is merged over the built-in defaults of `stage`. */
+export function stageOverrideContextKey(stage: string): string {
+  return `sdap:${stage}`;
+}
+
+/** Log levels of the account-wide AWS IoT logging configuration, least to most verbose. */
+export const IOT_LOG_LEVELS = ['ERROR', 'WARN', 'INFO', 'DEBUG'] as const;
+export type IotLogLevel = (typeof IOT_LOG_LEVELS)[number];
+
+/** The retention periods CloudWatch Logs accepts, in days. */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+/**
+ * Lambda's limit on an event source mapping's maximum record age (7 days), in seconds. Values above
+ * it are rejected by the Lambda API.
+ */
+export const MAX_EVENT_SOURCE_RECORD_AGE_SECONDS = 7 * 24 * 3600;
+
+/** Provisioned shards (fixed throughput, cheapest for a small steady fleet) or on-demand (scales itself). */
+export type StreamCapacity =
+  | { readonly mode: 'on-demand' }
+  | { readonly mode: 'provisioned'; readonly shardCount: number };
+
+/** When objects of a bucket change storage class and expire. Day counts run from object creation. */
+export interface LifecycleSettings {
+  /** Days before objects move to S3 Standard-IA; `null` keeps them in S3 Standard. S3 requires at least 30. */
+  readonly infrequentAccessAfterDays: number | null;
+  /**
+   * Days before objects move to S3 Glacier Instant Retrieval, which Athena and the ETL read without a
+   * restore; `null` never. S3 requires it to be at least 30 days after the Standard-IA transition.
+   */
+  readonly archiveAfterDays: number | null;
+  /** Days before objects expire (their versions then follow `noncurrentVersionExpireAfterDays`); `null` never. */
+  readonly expireAfterDays: number | null;
+}
+
+export interface StreamSettings {
+  /**
+   * @default {@link DEV_STREAM_CAPACITY} = {"mode":"provisioned","shardCount":1} in dev;
+   *   {@link PROD_STREAM_CAPACITY} = {"mode":"on-demand"} in prod
+   */
+  readonly capacity: StreamCapacity;
+  /**
+   * How long the stream keeps records, 24 to 8760 hours. Everything downstream that replays or
+   * alarms on lag is derived from it.
+   * @default {@link DEV_STREAM_RETENTION_HOURS} = 24 in dev; {@link PROD_STREAM_RETENTION_HOURS} = 168 in prod
+   */
+  readonly retentionHours: number;
+}
+
+export interface LakeSettings {
+  /**
+   * @default {@link DEV_RAW_LIFECYCLE} = {"infrequentAccessAfterDays":null,"archiveAfterDays":null,"expireAfterDays":30} in dev;
+   *   {@link PROD_RAW_LIFECYCLE} = {"infrequentAccessAfterDays":30,"archiveAfterDays":90,"expireAfterDays":1095} in prod
+   */
+  readonly raw: LifecycleSettings;
+  /**
+   * @default {@link DEV_QUARANTINE_LIFECYCLE} = {"infrequentAccessAfterDays":null,"archiveAfterDays":null,"expireAfterDays":30} in dev;
+   *   {@link PROD_QUARANTINE_LIFECYCLE} = {"infrequentAccessAfterDays":30,"archiveAfterDays":null,"expireAfterDays":365} in prod
+   */
+  readonly quarantine: LifecycleSettings;
+  /**
+   * @default {@link DEV_FAILURES_LIFECYCLE} = {"infrequentAccessAfterDays":null,"archiveAfterDays":null,"expireAfterDays":30} in dev;
+   *   {@link PROD_FAILURES_LIFECYCLE} = {"infrequentAccessAfterDays":null,"archiveAfterDays":null,"expireAfterDays":365} in prod
+   */
+  readonly failures: LifecycleSettings;
+  /**
+   * Days a replaced or deleted object version is kept. Bounds how long erased data survives in old
+   * versions (right to erasure), and how long an accidental overwrite can be undone.
+   * @default {@link DEFAULT_NONCURRENT_VERSION_EXPIRE_AFTER_DAYS} = 30
+   */
+  readonly noncurrentVersionExpireAfterDays: number;
+  /**
+   * @default {@link DEV_ACCESS_LOGS_EXPIRE_AFTER_DAYS} = 30 in dev; {@link PROD_ACCESS_LOGS_EXPIRE_AFTER_DAYS} = 365 in prod
+   */
+  readonly accessLogsExpireAfterDays: number;
+}
+
+export interface ValidatorSettings {
+  /**
+   * Most records per invocation (1 to 10000). Lambda also cuts a batch at its 6 MB payload limit.
+   * @default {@link DEFAULT_BATCH_SIZE} = 100
+   */
+  readonly batchSize: number;
+  /**
+   * How long the event source mapping gathers records before invoking (0 to 300 s): latency against
+   * invocations.
+   * @default {@link DEFAULT_MAX_BATCHING_WINDOW_SECONDS} = 1
+   */
+  readonly maxBatchingWindowSeconds: number;
+  /**
+   * Concurrent batches per shard (1 to 10); records with the same partition key (device) stay in order.
+   * @default {@link DEFAULT_PARALLELIZATION_FACTOR} = 1
+   */
+  readonly parallelizationFactor: number;
+  /**
+   * Retries of a failed batch before its records go to the on-failure destination (0 to 10000).
+   * Bisection halves a failing batch without spending a retry, so 10 retries isolate a poison record
+   * in any batch of up to 10,000 records (2^10 > 6,400, the most a 6 MB payload holds) and still
+   * retry a transient fault several times.
+   * @default {@link DEFAULT_RETRY_ATTEMPTS} = 10
+   */
+  readonly retryAttempts: number;
+  /**
+   * Age at which the event source mapping stops retrying a record and sends it to the on-failure
+   * destination (60 to 604800 s). Must stay below the stream retention, or records would expire from
+   * the stream before Lambda hands them over, and be lost silently. The defaults keep 4 h (dev) and
+   * 24 h (prod) between the two, a margin for the hand-over itself and for an operator to react.
+   * @default {@link DEV_MAX_RECORD_AGE_SECONDS} = 72000 in dev; {@link PROD_MAX_RECORD_AGE_SECONDS} = 518400 in prod
+   */
+  readonly maxRecordAgeSeconds: number;
+  /**
+   * Concurrency reserved for the validator; `null` reserves none. When set it must cover
+   * shards x parallelization factor, or the event source mapping is throttled.
+   * @default {@link DEFAULT_RESERVED_CONCURRENCY} = null
+   */
+  readonly reservedConcurrency: number | null;
+  /**
+   * Retention of the validator's log group; one of the values CloudWatch Logs accepts.
+   * @default {@link DEV_LOG_RETENTION_DAYS} = 14 in dev; {@link PROD_LOG_RETENTION_DAYS} = 90 in prod
+   */
+  readonly logRetentionDays: number;
+}
+
+/**
+ * AWS IoT logging is one configuration per account and region: deploying a second stage into the
+ * same account with logging enabled fails, so all but one stage there must disable it.
+ */
+export interface IotLoggingSettings {
+  /** @default {@link DEFAULT_IOT_LOGGING} = {"enabled":true,"level":"WARN"} */
+  readonly enabled: boolean;
+  /** @default {@link DEFAULT_IOT_LOGGING} = {"enabled":true,"level":"WARN"} */
+  readonly level: IotLogLevel;
+}
+
+/**
+ * Switches for the costly parts that later work adds (Glue ETL, Redshift Serverless, SageMaker
+ * endpoints, QuickSight). Not used yet: they exist so stage files can already say what they want.
+ */
+export interface FeatureToggles {
+  readonly etl: boolean;
+  readonly warehouse: boolean;
+  readonly endpoints: boolean;
+  readonly quicksight: boolean;
+}
+
+/** Everything a stage can set. */
+export interface StageSettings {
+  /** Target account; omit for an environment-agnostic stack. @default - environment-agnostic */
+  readonly account?: string;
+  /** Target region; omit for an environment-agnostic stack. @default - environment-agnostic */
+  readonly region?: string;
+  /**
+   * What happens to stateful resources (buckets, stream, keys, logs) when the stack is deleted.
+   * `destroy` also empties the buckets.
+   * @default {@link DEV_REMOVAL_POLICY} = "destroy" in dev; {@link PROD_REMOVAL_POLICY} = "retain" in prod
+   */
+  readonly removalPolicy: 'destroy' | 'retain';
+  readonly stream: StreamSettings;
+  readonly lake: LakeSettings;
+  readonly validator: ValidatorSettings;
+  readonly iotLogging: IotLoggingSettings;
+  /** Who the alarms e-mail; may be empty. @default {@link DEFAULT_ON_CALL_EMAILS} = [] */
+  readonly onCallEmails: readonly string[];
+  /** @default {@link DEFAULT_FEATURES} = {"etl":false,"warehouse":false,"endpoints":false,"quicksight":false} */
+  readonly features: FeatureToggles;
+}
+
+/** A validated stage configuration. */
+export interface StageConfig extends StageSettings {
+  readonly stage: StageName;
+}
+
+export const DEV_STREAM_CAPACITY: StreamCapacity = { mode: 'provisioned', shardCount: 1 };
+export const PROD_STREAM_CAPACITY: StreamCapacity = { mode: 'on-demand' };
+export const DEV_STREAM_RETENTION_HOURS = 24;
+/** Seven days: the age beyond which the contract rejects readings (`MAX_READING_AGE_MS`). */
+export const PROD_STREAM_RETENTION_HOURS = 168;
+
+export const DEV_REMOVAL_POLICY = 'destroy';
+export const PROD_REMOVAL_POLICY = 'retain';
+
+const expireOnly = (days: number): LifecycleSettings => ({
+  infrequentAccessAfterDays: null,
+  archiveAfterDays: null,
+  expireAfterDays: days,
+});
+export const DEV_RAW_LIFECYCLE: LifecycleSettings = expireOnly(30);
+/** Raw is the replay source of the curated zone: kept three years, cold after three months. */
+export const PROD_RAW_LIFECYCLE: LifecycleSettings = {
+  infrequentAccessAfterDays: 30,
+  archiveAfterDays: 90,
+  expireAfterDays: 1095,
+};
+export const DEV_QUARANTINE_LIFECYCLE: LifecycleSettings = expireOnly(30);
+export const PROD_QUARANTINE_LIFECYCLE: LifecycleSettings = {
+  infrequentAccessAfterDays: 30,
+  archiveAfterDays: null,
+  expireAfterDays: 365,
+};
+export const DEV_FAILURES_LIFECYCLE: LifecycleSettings = expireOnly(30);
+export const PROD_FAILURES_LIFECYCLE: LifecycleSettings = expireOnly(365);
+/** One month: the time a data subject's erasure request must be answered in. */
+export const DEFAULT_NONCURRENT_VERSION_EXPIRE_AFTER_DAYS = 30;
+export const DEV_ACCESS_LOGS_EXPIRE_AFTER_DAYS = 30;
+export const PROD_ACCESS_LOGS_EXPIRE_AFTER_DAYS = 365;
+
+export const DEFAULT_BATCH_SIZE = 100;
+export const DEFAULT_MAX_BATCHING_WINDOW_SECONDS = 1;
+export const DEFAULT_PARALLELIZATION_FACTOR = 1;
+export const DEFAULT_RETRY_ATTEMPTS = 10;
+/** 20 h: 4 h below the dev retention of 24 h. */
+export const DEV_MAX_RECORD_AGE_SECONDS = 20 * 3600;
+/** 6 days: 24 h below the prod retention of 7 days. */
+export const PROD_MAX_RECORD_AGE_SECONDS = 6 * 24 * 3600;
+export const DEFAULT_RESERVED_CONCURRENCY = null;
+export const DEV_LOG_RETENTION_DAYS = 14;
+export const PROD_LOG_RETENTION_DAYS = 90;
+
+export const DEFAULT_IOT_LOGGING: IotLoggingSettings = { enabled: true, level: 'WARN' };
+export const DEFAULT_ON_CALL_EMAILS: readonly string[] = [];
+export const DEFAULT_FEATURES: FeatureToggles = {
+  etl: false,
+  warehouse: false,
+  endpoints: false,
+  quicksight: false,
+};
+
+/** The built-in settings of each stage, before context overrides. */
+export const STAGE_DEFAULTS: Readonly<Record<StageName, StageSettings>> = {
+  dev: {
+    removalPolicy: DEV_REMOVAL_POLICY,
+    stream: { capacity: DEV_STREAM_CAPACITY, retentionHours: DEV_STREAM_RETENTION_HOURS },
+    lake: {
+      raw: DEV_RAW_LIFECYCLE,
+      quarantine: DEV_QUARANTINE_LIFECYCLE,
+      failures: DEV_FAILURES_LIFECYCLE,
+      noncurrentVersionExpireAfterDays: DEFAULT_NONCURRENT_VERSION_EXPIRE_AFTER_DAYS,
+      accessLogsExpireAfterDays: DEV_ACCESS_LOGS_EXPIRE_AFTER_DAYS,
+    },
+    validator: {
+      batchSize: DEFAULT_BATCH_SIZE,
+      maxBatchingWindowSeconds: DEFAULT_MAX_BATCHING_WINDOW_SECONDS,
+      parallelizationFactor: DEFAULT_PARALLELIZATION_FACTOR,
+      retryAttempts: DEFAULT_RETRY_ATTEMPTS,
+      maxRecordAgeSeconds: DEV_MAX_RECORD_AGE_SECONDS,
+      reservedConcurrency: DEFAULT_RESERVED_CONCURRENCY,
+      logRetentionDays: DEV_LOG_RETENTION_DAYS,
+    },
+    iotLogging: DEFAULT_IOT_LOGGING,
+    onCallEmails: DEFAULT_ON_CALL_EMAILS,
+    features: DEFAULT_FEATURES,
+  },
+  prod: {
+    removalPolicy: PROD_REMOVAL_POLICY,
+    stream: { capacity: PROD_STREAM_CAPACITY, retentionHours: PROD_STREAM_RETENTION_HOURS },
+    lake: {
+      raw: PROD_RAW_LIFECYCLE,
+      quarantine: PROD_QUARANTINE_LIFECYCLE,
+      failures: PROD_FAILURES_LIFECYCLE,
+      noncurrentVersionExpireAfterDays: DEFAULT_NONCURRENT_VERSION_EXPIRE_AFTER_DAYS,
+      accessLogsExpireAfterDays: PROD_ACCESS_LOGS_EXPIRE_AFTER_DAYS,
+    },
+    validator: {
+      batchSize: DEFAULT_BATCH_SIZE,
+      maxBatchingWindowSeconds: DEFAULT_MAX_BATCHING_WINDOW_SECONDS,
+      parallelizationFactor: DEFAULT_PARALLELIZATION_FACTOR,
+      retryAttempts: DEFAULT_RETRY_ATTEMPTS,
+      maxRecordAgeSeconds: PROD_MAX_RECORD_AGE_SECONDS,
+      reservedConcurrency: DEFAULT_RESERVED_CONCURRENCY,
+      logRetentionDays: PROD_LOG_RETENTION_DAYS,
+    },
+    iotLogging: DEFAULT_IOT_LOGGING,
+    onCallEmails: DEFAULT_ON_CALL_EMAILS,
+    features: DEFAULT_FEATURES,
+  },
+};
+
+// Each schema states what it allows once, in words; the same words are the error's "expected".
+const integer = (min: number, max: number, unit = 'an integer') => {
+  const expected = `${unit} from ${min} to ${max}`;
+  return z
+    .number({ error: expected })
+    .int({ error: expected })
+    .min(min, { error: expected })
+    .max(max, { error: expected });
+};
+const days = (min: number) => {
+  const expected = `null (never) or a whole number of days from ${min} to 36500`;
+  return z
+    .number({ error: expected })
+    .int({ error: expected })
+    .min(min, { error: expected })
+    .max(36500, { error: expected })
+    .nullable();
+};
+const flag = z.boolean({ error: 'true or false' });
+
+const lifecycleSchema = z
+  .strictObject({
+    infrequentAccessAfterDays: days(30),
+    archiveAfterDays: days(1),
+    expireAfterDays: days(1),
+  })
+  .superRefine((lifecycle, ctx) => {
+    const { infrequentAccessAfterDays: ia, archiveAfterDays: archive, expireAfterDays: expire } = lifecycle;
+    if (ia !== null && archive !== null && archive < ia + 30) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['archiveAfterDays'],
+        message: `at least 30 days after infrequentAccessAfterDays (${ia}), i.e. >= ${ia + 30}, or null`,
+      });
+    }
+    const lastTransition = Math.max(ia ?? 0, archive ?? 0);
+    if (expire !== null && expire <= lastTransition) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['expireAfterDays'],
+        message: `later than the last storage-class transition (day ${lastTransition}), or null`,
+      });
+    }
+  });
+
+const capacityExpected = `{"mode":"on-demand"} or {"mode":"provisioned","shardCount":<integer>}`;
+const capacitySchema = z.discriminatedUnion(
+  'mode',
+  [
+    z.strictObject({ mode: z.literal('on-demand') }),
+    z.strictObject({ mode: z.literal('provisioned'), shardCount: integer(1, 10_000) }),
+  ],
+  { error: capacityExpected },
+);
+
+const stageSettingsSchema = z
+  .strictObject({
+    account: z
+      .string({ error: 'a 12-digit AWS account id' })
+      .regex(/^\d{12}$/, { error: 'a 12-digit AWS account id' })
+      .optional(),
+    region: z
+      .string({ error: 'an AWS region name such as eu-west-1' })
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { error: 'an AWS region name such as eu-west-1' })
+      .optional(),
+    removalPolicy: z.enum(['destroy', 'retain'], { error: "'destroy' or 'retain'" }),
+    stream: z.strictObject({
+      capacity: capacitySchema,
+      retentionHours: integer(24, 8760, 'a whole number of hours'),
+    }),
+    lake: z.strictObject({
+      raw: lifecycleSchema,
+      quarantine: lifecycleSchema,
+      failures: lifecycleSchema,
+      noncurrentVersionExpireAfterDays: integer(1, 36500, 'a whole number of days'),
+      accessLogsExpireAfterDays: integer(1, 36500, 'a whole number of days'),
+    }),
+    validator: z.strictObject({
+      batchSize: integer(1, 10_000),
+      maxBatchingWindowSeconds: integer(0, 300, 'a whole number of seconds'),
+      parallelizationFactor: integer(1, 10),
+      retryAttempts: integer(0, 10_000),
+      maxRecordAgeSeconds: integer(60, MAX_EVENT_SOURCE_RECORD_AGE_SECONDS, 'a whole number of seconds'),
+      reservedConcurrency: integer(1, 10_000).nullable(),
+      logRetentionDays: z
+        .number({ error: `one of ${LOG_RETENTION_DAYS.join(', ')}` })
+        .refine((value) => (LOG_RETENTION_DAYS as readonly number[]).includes(value), {
+          error: `one of ${LOG_RETENTION_DAYS.join(', ')}`,
+        }),
+    }),
+    iotLogging: z.strictObject({
+      enabled: flag,
+      level: z.enum(IOT_LOG_LEVELS, { error: `one of ${IOT_LOG_LEVELS.join(', ')}` }),
+    }),
+    onCallEmails: z.array(z.email({ error: 'an e-mail address' }), { error: 'an array of e-mail addresses' }),
+    features: z.strictObject({ etl: flag, warehouse: flag, endpoints: flag, quicksight: flag }),
+  })
+  .superRefine((settings, ctx) => {
+    const { retentionHours } = settings.stream;
+    // A retention outside its range is already reported; comparing against it would only add noise.
+    if (!Number.isInteger(retentionHours) || retentionHours < 24 || retentionHours > 8760) return;
+    const retentionSeconds = retentionHours * 3600;
+    if (settings.validator.maxRecordAgeSeconds >= retentionSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['validator', 'maxRecordAgeSeconds'],
+        message: `below the stream retention of ${settings.stream.retentionHours} h (${retentionSeconds} s), or records expire before reaching the on-failure destination`,
+      });
+    }
+  });
+
+type DeepReadonly<T> = T extends readonly (infer E)[]
+  ? readonly DeepReadonly<E>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+// Fails to compile when the schema and the documented interface drift apart.
+const schemaMatchesInterface: Same<
+  DeepReadonly<z.output<typeof stageSettingsSchema>>,
+  DeepReadonly<StageSettings>
+> = true;
+void schemaMatchesInterface;
+
+/** A stage configuration that cannot be used; the message lists every problem, one per line. */
+export class StageConfigError extends Error {
+  override readonly name = 'StageConfigError';
+}
+
+/**
+ * Builds and validates the configuration of a stage from its built-in defaults and an optional
+ * override (an object, or its JSON text, as CDK passes `-c` values).
+ *
+ * @throws StageConfigError naming the key, the value received and what is allowed
+ */
+export function buildStageConfig(stage: unknown = DEFAULT_STAGE, override?: unknown): StageConfig {
+  if (!isStageName(stage)) {
+    throw new StageConfigError(
+      `context '${STAGE_CONTEXT_KEY}': received ${show(stage)}, expected one of the known stages: ${STAGE_NAMES.join(', ')}`,
+    );
+  }
+  const overrideObject = parseOverride(stage, override);
+  const merged = mergeOverride(STAGE_DEFAULTS[stage], overrideObject);
+  const result = stageSettingsSchema.safeParse(merged);
+  if (!result.success) {
+    const lines = result.error.issues.flatMap((issue) => describeIssue(issue, merged));
+    throw new StageConfigError(lines.map((line) => `stage '${stage}': ${line}`).join('\n'));
+  }
+  return { stage, ...result.data };
+}
+
+/** Reads the stage and its override from the context of `scope` (normally the App) and validates them. */
+export function loadStageConfig(scope: IConstruct): StageConfig {
+  const stage = scope.node.tryGetContext(STAGE_CONTEXT_KEY) ?? DEFAULT_STAGE;
+  const override = isStageName(stage) ? scope.node.tryGetContext(stageOverrideContextKey(stage)) : undefined;
+  return buildStageConfig(stage, override);
+}
+
+function isStageName(value: unknown): value is StageName {
+  return typeof value === 'string' && (STAGE_NAMES as readonly string[]).includes(value);
+}
+
+function parseOverride(stage: StageName, override: unknown): Record<string, unknown> {
+  const key = stageOverrideContextKey(stage);
+  let value = override;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      throw new StageConfigError(`context '${key}': received ${show(override)}, expected a JSON object`);
+    }
+  }
+  if (value === undefined || value === null) return {};
+  if (!isPlainObject(value)) {
+    throw new StageConfigError(`context '${key}': received ${show(override)}, expected a JSON object`);
+  }
+  return value;
+}
+
+/**
+ * Merges `override` over `base` key by key. Arrays and objects with a `mode` discriminator (the
+ * stream capacity) replace the default whole: merging `{"mode":"on-demand"}` into a provisioned
+ * capacity must not keep its `shardCount`.
+ */
+function mergeOverride(base: unknown, override: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(override) || 'mode' in override) return override;
+  const keys = new Set([...Object.keys(base), ...Object.keys(override)]);
+  // Object.fromEntries defines own properties, so a `__proto__` key cannot reach the prototype.
+  return Object.fromEntries(
+    [...keys].map((key) => [
+      key,
+      Object.hasOwn(override, key)
+        ? mergeOverride(Object.hasOwn(base, key) ? base[key] : undefined, override[key])
+        : base[key],
+    ]),
+  );
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describeIssue(issue: z.core.$ZodIssue, input: unknown): string[] {
+  if (issue.code === 'unrecognized_keys') {
+    const defaults = valueAt(STAGE_DEFAULTS.dev, issue.path);
+    const known = isPlainObject(defaults) ? Object.keys(defaults) : [];
+    if (issue.path.length === 0) known.push('account', 'region');
+    return issue.keys.map((key) => {
+      const path = [...issue.path, key];
+      return `${formatPath(path)}: received ${show(valueAt(input, path))}, expected no such key (known keys: ${known.join(', ')})`;
+    });
+  }
+  return [
+    `${formatPath(issue.path)}: received ${show(valueAt(input, issue.path))}, expected ${issue.message}`,
+  ];
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(root)';
+  return path
+    .map((key, index) => (typeof key === 'number' ? `[${key}]` : `${index === 0 ? '' : '.'}${String(key)}`))
+    .join('');
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  return JSON.stringify(value) ?? String(value);
+}

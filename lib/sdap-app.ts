@@ -1,0 +1,26 @@
+import { type App, Tags, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import { loadStageConfig, type StageConfig } from './config.ts';
+import { stackNameOf, TelemetryPipelineStack } from './telemetry-pipeline-stack.ts';
+
+/** Tag keys every resource of the app carries. */
+export const APP_TAGS = { project: 'sdap' } as const;
+
+/**
+ * Composes the app: the stage's configuration from context, its stack, the tags, and the cdk-nag
+ * AwsSolutions and Serverless packs (cdk-nag v3 plugs into CDK's validation; synth fails on any
+ * unacknowledged finding and writes `validation-report.json` into the cloud assembly).
+ */
+export function configureApp(app: App): { config: StageConfig; stack: TelemetryPipelineStack } {
+  const config = loadStageConfig(app);
+  const stack = new TelemetryPipelineStack(app, stackNameOf(config.stage), {
+    config,
+    stackName: stackNameOf(config.stage),
+    description: `Smart Device Analytics Platform: streaming ingest (${config.stage})`,
+    env: config.account || config.region ? { account: config.account, region: config.region } : undefined,
+  });
+  Tags.of(app).add('project', APP_TAGS.project);
+  Tags.of(app).add('stage', config.stage);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
+  return { config, stack };
+}

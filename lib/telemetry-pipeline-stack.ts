@@ -1,0 +1,122 @@
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import type { StageConfig } from './config.ts';
+import { DeviceGateway } from './ingestion/device-gateway.ts';
+import { TelemetryStream } from './ingestion/telemetry-stream.ts';
+import { TelemetryValidator } from './ingestion/telemetry-validator.ts';
+import { TelemetryLake } from './lake/telemetry-lake.ts';
+import { IngestAlarms } from './monitoring/ingest-alarms.ts';
+
+export interface TelemetryPipelineStackProps extends StackProps {
+  readonly config: StageConfig;
+}
+
+/** The stack name of a stage: `Sdap-dev`, `Sdap-prod`. */
+export function stackNameOf(stage: string): string {
+  return `Sdap-${stage}`;
+}
+
+/**
+ * One stage of the pipeline. Reads like the architecture: devices -> IoT gateway -> stream ->
+ * validator -> lake, with alarms over all of it. Constructs build; this class composes and grants.
+ */
+export class TelemetryPipelineStack extends Stack {
+  public readonly lake: TelemetryLake;
+  public readonly stream: TelemetryStream;
+  public readonly gateway: DeviceGateway;
+  public readonly validator: TelemetryValidator;
+  public readonly alarms: IngestAlarms;
+
+  constructor(scope: Construct, id: string, props: TelemetryPipelineStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const removalPolicy = config.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+    const namePrefix = `sdap-${config.stage}`;
+
+    this.lake = new TelemetryLake(this, 'Lake', {
+      databaseName: `sdap_${config.stage}`,
+      removalPolicy,
+      rawLifecycle: config.lake.raw,
+      quarantineLifecycle: config.lake.quarantine,
+      failuresLifecycle: config.lake.failures,
+      noncurrentVersionExpireAfterDays: config.lake.noncurrentVersionExpireAfterDays,
+      accessLogsExpireAfterDays: config.lake.accessLogsExpireAfterDays,
+    });
+
+    this.stream = new TelemetryStream(this, 'Stream', {
+      encryptionKey: this.lake.key,
+      capacity: config.stream.capacity,
+      retentionHours: config.stream.retentionHours,
+      removalPolicy,
+    });
+
+    this.gateway = new DeviceGateway(this, 'Gateway', {
+      stream: this.stream.stream,
+      failuresBucket: this.lake.failuresBucket,
+      ruleName: `sdap_${config.stage}_telemetry`,
+      namePrefix,
+      accountLogLevel: config.iotLogging.enabled ? config.iotLogging.level : undefined,
+    });
+    this.stream.grantPutRecord(this.gateway.ruleRole);
+    this.lake.grantWriteIotRuleErrors(this.gateway.ruleRole);
+
+    this.validator = new TelemetryValidator(this, 'Validator', {
+      stream: this.stream,
+      rawBucket: this.lake.rawBucket,
+      quarantineBucket: this.lake.quarantineBucket,
+      failuresBucket: this.lake.failuresBucket,
+      encryptionKey: this.lake.key,
+      batchSize: config.validator.batchSize,
+      maxBatchingWindowSeconds: config.validator.maxBatchingWindowSeconds,
+      parallelizationFactor: config.validator.parallelizationFactor,
+      retryAttempts: config.validator.retryAttempts,
+      maxRecordAgeSeconds: config.validator.maxRecordAgeSeconds,
+      reservedConcurrency: config.validator.reservedConcurrency ?? undefined,
+      logRetentionDays: config.validator.logRetentionDays as logs.RetentionDays,
+      removalPolicy,
+    });
+    this.lake.grantWriteRaw(this.validator.function);
+    this.lake.grantWriteQuarantine(this.validator.function);
+
+    this.alarms = new IngestAlarms(this, 'Alarms', {
+      lake: this.lake,
+      stream: this.stream,
+      gateway: this.gateway,
+      validator: this.validator,
+      namePrefix,
+      onCallEmails: config.onCallEmails,
+      removalPolicy,
+    });
+
+    const outputs: Record<string, [string, string]> = {
+      RawBucketName: [this.lake.rawBucket.bucketName, 'Valid readings, gzip NDJSON under telemetry/'],
+      QuarantineBucketName: [
+        this.lake.quarantineBucket.bucketName,
+        'Rejected input with reason codes under rejected/',
+      ],
+      FailuresBucketName: [
+        this.lake.failuresBucket.bucketName,
+        'Records the stream consumer or the IoT rule gave up on',
+      ],
+      GlueDatabaseName: [this.lake.databaseName, 'Glue database of the lake'],
+      RawTableName: [this.lake.rawTableName, 'Glue table over the raw zone (partition projection)'],
+      TelemetryStreamName: [
+        this.stream.stream.streamName,
+        'Kinesis stream between the IoT rule and the validator',
+      ],
+      TopicRuleName: [this.gateway.ruleName, 'IoT topic rule; Basic Ingest topic prefix $aws/rules/<name>/'],
+      DevicePolicyName: [this.gateway.devicePolicy.ref, 'IoT policy to attach to device certificates'],
+      ValidatorFunctionName: [this.validator.function.functionName, 'The validator Lambda'],
+      AlertBusName: [this.validator.alertBus.eventBusName, 'EventBridge bus of telemetry alerts'],
+      CriticalAlertTopicArn: [
+        this.validator.criticalAlertTopic.topicArn,
+        'SNS topic of critical telemetry alerts',
+      ],
+      OnCallTopicArn: [this.alarms.onCallTopic.topicArn, 'SNS topic the alarms notify'],
+    };
+    for (const [outputId, [value, description]] of Object.entries(outputs)) {
+      new CfnOutput(this, outputId, { value, description });
+    }
+  }
+}

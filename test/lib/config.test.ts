@@ -1,0 +1,280 @@
+import { App } from 'aws-cdk-lib';
+import { describe, expect, it } from 'vitest';
+import { MAX_READING_AGE_MS } from '../../lambdas/shared/contract.ts';
+import {
+  buildStageConfig,
+  DEFAULT_BATCH_SIZE,
+  DEFAULT_FEATURES,
+  DEFAULT_IOT_LOGGING,
+  DEFAULT_MAX_BATCHING_WINDOW_SECONDS,
+  DEFAULT_NONCURRENT_VERSION_EXPIRE_AFTER_DAYS,
+  DEFAULT_ON_CALL_EMAILS,
+  DEFAULT_PARALLELIZATION_FACTOR,
+  DEFAULT_RESERVED_CONCURRENCY,
+  DEFAULT_RETRY_ATTEMPTS,
+  DEFAULT_STAGE,
+  DEV_ACCESS_LOGS_EXPIRE_AFTER_DAYS,
+  DEV_FAILURES_LIFECYCLE,
+  DEV_LOG_RETENTION_DAYS,
+  DEV_MAX_RECORD_AGE_SECONDS,
+  DEV_QUARANTINE_LIFECYCLE,
+  DEV_RAW_LIFECYCLE,
+  DEV_REMOVAL_POLICY,
+  DEV_STREAM_CAPACITY,
+  DEV_STREAM_RETENTION_HOURS,
+  loadStageConfig,
+  PROD_ACCESS_LOGS_EXPIRE_AFTER_DAYS,
+  PROD_FAILURES_LIFECYCLE,
+  PROD_LOG_RETENTION_DAYS,
+  PROD_MAX_RECORD_AGE_SECONDS,
+  PROD_QUARANTINE_LIFECYCLE,
+  PROD_RAW_LIFECYCLE,
+  PROD_REMOVAL_POLICY,
+  PROD_STREAM_CAPACITY,
+  PROD_STREAM_RETENTION_HOURS,
+  STAGE_NAMES,
+  StageConfigError,
+} from '../../lib/config.ts';
+
+/** The message of the error `build` throws. */
+function errorOf(build: () => unknown): string {
+  try {
+    build();
+  } catch (error) {
+    expect(error).toBeInstanceOf(StageConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a StageConfigError, but the configuration was accepted');
+}
+
+describe('stage configuration', () => {
+  it('builds dev from its documented defaults', () => {
+    // Act
+    const config = buildStageConfig('dev');
+
+    // Assess
+    expect(config).toEqual({
+      stage: 'dev',
+      removalPolicy: DEV_REMOVAL_POLICY,
+      stream: { capacity: DEV_STREAM_CAPACITY, retentionHours: DEV_STREAM_RETENTION_HOURS },
+      lake: {
+        raw: DEV_RAW_LIFECYCLE,
+        quarantine: DEV_QUARANTINE_LIFECYCLE,
+        failures: DEV_FAILURES_LIFECYCLE,
+        noncurrentVersionExpireAfterDays: DEFAULT_NONCURRENT_VERSION_EXPIRE_AFTER_DAYS,
+        accessLogsExpireAfterDays: DEV_ACCESS_LOGS_EXPIRE_AFTER_DAYS,
+      },
+      validator: {
+        batchSize: DEFAULT_BATCH_SIZE,
+        maxBatchingWindowSeconds: DEFAULT_MAX_BATCHING_WINDOW_SECONDS,
+        parallelizationFactor: DEFAULT_PARALLELIZATION_FACTOR,
+        retryAttempts: DEFAULT_RETRY_ATTEMPTS,
+        maxRecordAgeSeconds: DEV_MAX_RECORD_AGE_SECONDS,
+        reservedConcurrency: DEFAULT_RESERVED_CONCURRENCY,
+        logRetentionDays: DEV_LOG_RETENTION_DAYS,
+      },
+      iotLogging: DEFAULT_IOT_LOGGING,
+      onCallEmails: DEFAULT_ON_CALL_EMAILS,
+      features: DEFAULT_FEATURES,
+    });
+  });
+
+  it('builds prod from its documented defaults', () => {
+    // Act
+    const config = buildStageConfig('prod');
+
+    // Assess
+    expect(config.removalPolicy).toBe(PROD_REMOVAL_POLICY);
+    expect(config.stream).toEqual({
+      capacity: PROD_STREAM_CAPACITY,
+      retentionHours: PROD_STREAM_RETENTION_HOURS,
+    });
+    expect(config.lake.raw).toEqual(PROD_RAW_LIFECYCLE);
+    expect(config.lake.quarantine).toEqual(PROD_QUARANTINE_LIFECYCLE);
+    expect(config.lake.failures).toEqual(PROD_FAILURES_LIFECYCLE);
+    expect(config.lake.accessLogsExpireAfterDays).toBe(PROD_ACCESS_LOGS_EXPIRE_AFTER_DAYS);
+    expect(config.validator.maxRecordAgeSeconds).toBe(PROD_MAX_RECORD_AGE_SECONDS);
+    expect(config.validator.logRetentionDays).toBe(PROD_LOG_RETENTION_DAYS);
+  });
+
+  it('keeps dev disposable and prod retained', () => {
+    expect(buildStageConfig('dev').removalPolicy).toBe('destroy');
+    expect(buildStageConfig('prod').removalPolicy).toBe('retain');
+  });
+
+  it.each(STAGE_NAMES)('keeps the maximum record age of %s below its stream retention', (stage) => {
+    // Act
+    const config = buildStageConfig(stage);
+
+    // Assess
+    expect(config.validator.maxRecordAgeSeconds).toBeLessThan(config.stream.retentionHours * 3600);
+  });
+
+  it('retains prod records as long as the contract accepts readings', () => {
+    expect(PROD_STREAM_RETENTION_HOURS * 3600 * 1000).toBe(MAX_READING_AGE_MS);
+  });
+
+  it('defaults to the dev stage', () => {
+    expect(DEFAULT_STAGE).toBe('dev');
+    expect(buildStageConfig().stage).toBe('dev');
+    expect(loadStageConfig(new App()).stage).toBe('dev');
+  });
+
+  it('reads the stage and its JSON override from context', () => {
+    // Prepare
+    const app = new App({
+      context: {
+        stage: 'prod',
+        'sdap:prod': '{"onCallEmails":["oncall@example.com"],"validator":{"batchSize":250}}',
+      },
+    });
+
+    // Act
+    const config = loadStageConfig(app);
+
+    // Assess
+    expect(config.stage).toBe('prod');
+    expect(config.onCallEmails).toEqual(['oncall@example.com']);
+    expect(config.validator.batchSize).toBe(250);
+    expect(config.validator.retryAttempts).toBe(DEFAULT_RETRY_ATTEMPTS);
+  });
+
+  it('ignores the override of another stage', () => {
+    // Prepare
+    const app = new App({ context: { stage: 'dev', 'sdap:prod': { validator: { batchSize: 250 } } } });
+
+    // Act & Assess
+    expect(loadStageConfig(app).validator.batchSize).toBe(DEFAULT_BATCH_SIZE);
+  });
+
+  it('replaces the stream capacity whole, so on-demand does not inherit a shard count', () => {
+    // Act
+    const config = buildStageConfig('dev', { stream: { capacity: { mode: 'on-demand' } } });
+
+    // Assess
+    expect(config.stream.capacity).toEqual({ mode: 'on-demand' });
+  });
+
+  it('accepts null to switch a lifecycle step off', () => {
+    // Act
+    const config = buildStageConfig('prod', {
+      lake: { raw: { archiveAfterDays: null, expireAfterDays: null } },
+    });
+
+    // Assess
+    expect(config.lake.raw).toEqual({
+      infrequentAccessAfterDays: 30,
+      archiveAfterDays: null,
+      expireAfterDays: null,
+    });
+  });
+
+  describe('fails with the key, the value received and what is allowed', () => {
+    it('fails when the stage is unknown, naming the known stages', () => {
+      expect(errorOf(() => buildStageConfig('qa'))).toBe(
+        `context 'stage': received "qa", expected one of the known stages: dev, prod`,
+      );
+    });
+
+    it('fails when the shard count is below 1', () => {
+      // Act
+      const message = errorOf(() =>
+        buildStageConfig('dev', { stream: { capacity: { mode: 'provisioned', shardCount: 0 } } }),
+      );
+
+      // Assess
+      expect(message).toBe(
+        `stage 'dev': stream.capacity.shardCount: received 0, expected an integer from 1 to 10000`,
+      );
+    });
+
+    it('fails when the capacity mode is unknown', () => {
+      expect(errorOf(() => buildStageConfig('dev', { stream: { capacity: { mode: 'turbo' } } }))).toBe(
+        `stage 'dev': stream.capacity.mode: received "turbo", expected {"mode":"on-demand"} or {"mode":"provisioned","shardCount":<integer>}`,
+      );
+    });
+
+    it('fails when the retention is outside 24..8760 hours', () => {
+      expect(errorOf(() => buildStageConfig('dev', { stream: { retentionHours: 12 } }))).toBe(
+        `stage 'dev': stream.retentionHours: received 12, expected a whole number of hours from 24 to 8760`,
+      );
+    });
+
+    it('fails when the maximum record age reaches the stream retention', () => {
+      expect(errorOf(() => buildStageConfig('dev', { validator: { maxRecordAgeSeconds: 86_400 } }))).toBe(
+        `stage 'dev': validator.maxRecordAgeSeconds: received 86400, expected below the stream retention of 24 h (86400 s), or records expire before reaching the on-failure destination`,
+      );
+    });
+
+    it('fails when a key is unknown, listing the known keys', () => {
+      expect(errorOf(() => buildStageConfig('dev', { stream: { retentonHours: 48 } }))).toBe(
+        `stage 'dev': stream.retentonHours: received 48, expected no such key (known keys: capacity, retentionHours)`,
+      );
+    });
+
+    it('fails when a value has the wrong type', () => {
+      expect(errorOf(() => buildStageConfig('prod', { validator: { batchSize: '100' } }))).toBe(
+        `stage 'prod': validator.batchSize: received "100", expected an integer from 1 to 10000`,
+      );
+    });
+
+    it('fails when an on-call address is not an e-mail address', () => {
+      expect(errorOf(() => buildStageConfig('prod', { onCallEmails: ['ops@example.com', 'pager'] }))).toBe(
+        `stage 'prod': onCallEmails[1]: received "pager", expected an e-mail address`,
+      );
+    });
+
+    it('fails when the log retention is not one CloudWatch accepts', () => {
+      expect(errorOf(() => buildStageConfig('dev', { validator: { logRetentionDays: 10 } }))).toContain(
+        `validator.logRetentionDays: received 10, expected one of 1, 3, 5, 7, 14, 30,`,
+      );
+    });
+
+    it('fails when the storage-class transitions are out of order, reporting every problem', () => {
+      // Act
+      const message = errorOf(() =>
+        buildStageConfig('dev', {
+          lake: { raw: { infrequentAccessAfterDays: 30, archiveAfterDays: 45, expireAfterDays: 40 } },
+        }),
+      );
+
+      // Assess
+      expect(message.split('\n')).toEqual([
+        `stage 'dev': lake.raw.archiveAfterDays: received 45, expected at least 30 days after infrequentAccessAfterDays (30), i.e. >= 60, or null`,
+        `stage 'dev': lake.raw.expireAfterDays: received 40, expected later than the last storage-class transition (day 45), or null`,
+      ]);
+    });
+
+    it('fails when objects would move to Standard-IA before 30 days', () => {
+      expect(
+        errorOf(() => buildStageConfig('dev', { lake: { quarantine: { infrequentAccessAfterDays: 7 } } })),
+      ).toBe(
+        `stage 'dev': lake.quarantine.infrequentAccessAfterDays: received 7, expected null (never) or a whole number of days from 30 to 36500`,
+      );
+    });
+
+    it('fails when the override is not a JSON object', () => {
+      expect(errorOf(() => buildStageConfig('dev', '{"stream":'))).toBe(
+        `context 'sdap:dev': received "{\\"stream\\":", expected a JSON object`,
+      );
+      expect(errorOf(() => buildStageConfig('dev', [1]))).toBe(
+        `context 'sdap:dev': received [1], expected a JSON object`,
+      );
+    });
+
+    it('fails when the account id is malformed', () => {
+      expect(errorOf(() => buildStageConfig('prod', { account: '1234' }))).toBe(
+        `stage 'prod': account: received "1234", expected a 12-digit AWS account id`,
+      );
+    });
+
+    it('fails on a __proto__ key instead of polluting the prototype', () => {
+      // Act
+      const message = errorOf(() => buildStageConfig('dev', JSON.parse('{"__proto__":{"polluted":true}}')));
+
+      // Assess
+      expect(message).toContain(`__proto__: received {"polluted":true}, expected no such key`);
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    });
+  });
+});

@@ -1,0 +1,184 @@
+import { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildStageConfig, PROD_STREAM_RETENTION_HOURS, type StageName } from '../../lib/config.ts';
+import { DEFAULT_ITERATOR_AGE_ALARM_FRACTION } from '../../lib/monitoring/ingest-alarms.ts';
+import { stackNameOf, TelemetryPipelineStack } from '../../lib/telemetry-pipeline-stack.ts';
+import { grantsOf, resourceOf, statementsOfRole, testApp } from './support/cdk.ts';
+
+describe('TelemetryPipelineStack', () => {
+  const templates = {} as Record<StageName, Template>;
+
+  beforeAll(() => {
+    for (const stage of ['dev', 'prod'] as const) {
+      const stack = new TelemetryPipelineStack(testApp(), stackNameOf(stage), {
+        config: buildStageConfig(stage),
+      });
+      templates[stage] = Template.fromStack(stack);
+    }
+  });
+
+  it('names one stack per stage', () => {
+    expect(stackNameOf('dev')).toBe('Sdap-dev');
+    expect(stackNameOf('prod')).toBe('Sdap-prod');
+  });
+
+  describe.each(['dev', 'prod'] as const)('%s', (stage) => {
+    let template: Template;
+
+    beforeAll(() => {
+      template = templates[stage];
+    });
+
+    it('blocks public access to every bucket and denies every request without TLS', () => {
+      // Prepare
+      const buckets = template.findResources('AWS::S3::Bucket');
+      const policies = Object.values(template.findResources('AWS::S3::BucketPolicy'));
+
+      // Assess
+      expect(Object.keys(buckets)).toHaveLength(4);
+      for (const [bucketId, bucket] of Object.entries(buckets)) {
+        expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        });
+        const policy = policies.find((candidate) => candidate.Properties.Bucket.Ref === bucketId);
+        expect(policy?.Properties.PolicyDocument.Statement).toContainEqual(
+          expect.objectContaining({
+            Effect: 'Deny',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        );
+      }
+    });
+
+    it('encrypts every data bucket, the stream, the topics and the bus with a customer-managed key', () => {
+      // Prepare
+      const keyIds = Object.keys(template.findResources('AWS::KMS::Key'));
+      const isCustomerKey = (value: unknown) =>
+        keyIds.some((keyId) => JSON.stringify(value) === JSON.stringify({ 'Fn::GetAtt': [keyId, 'Arn'] }));
+
+      // Assess
+      for (const [bucketId, bucket] of Object.entries(template.findResources('AWS::S3::Bucket'))) {
+        const [rule] = bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration;
+        if (bucketId.startsWith('LakeAccessLogsBucket')) {
+          expect(rule.ServerSideEncryptionByDefault.SSEAlgorithm).toBe('AES256');
+        } else {
+          expect(rule.ServerSideEncryptionByDefault.SSEAlgorithm).toBe('aws:kms');
+          expect(isCustomerKey(rule.ServerSideEncryptionByDefault.KMSMasterKeyID)).toBe(true);
+        }
+      }
+      const stream = resourceOf(template, 'AWS::Kinesis::Stream').properties.StreamEncryption;
+      expect(stream.EncryptionType).toBe('KMS');
+      expect(isCustomerKey(stream.KeyId)).toBe(true);
+      for (const topic of Object.values(template.findResources('AWS::SNS::Topic'))) {
+        expect(isCustomerKey(topic.Properties.KmsMasterKeyId)).toBe(true);
+      }
+      expect(isCustomerKey(resourceOf(template, 'AWS::Events::EventBus').properties.KmsKeyIdentifier)).toBe(
+        true,
+      );
+      for (const key of Object.values(template.findResources('AWS::KMS::Key'))) {
+        expect(key.Properties.EnableKeyRotation).toBe(true);
+      }
+    });
+
+    it('stops retrying records before the stream trims them, and alarms on lag at a quarter of the retention', () => {
+      // Prepare
+      const retentionHours = resourceOf(template, 'AWS::Kinesis::Stream').properties.RetentionPeriodHours;
+      const iteratorAlarm = Object.values(template.findResources('AWS::CloudWatch::Alarm')).find(
+        (alarm) => alarm.Properties.MetricName === 'GetRecords.IteratorAgeMilliseconds',
+      );
+
+      // Assess
+      expect(
+        resourceOf(template, 'AWS::Lambda::EventSourceMapping').properties.MaximumRecordAgeInSeconds,
+      ).toBeLessThan(retentionHours * 3600);
+      expect(iteratorAlarm?.Properties.Threshold).toBe(
+        retentionHours * 3_600_000 * DEFAULT_ITERATOR_AGE_ALARM_FRACTION,
+      );
+    });
+
+    it('lets the validator write raw and quarantine objects, and the rule put records and error documents', () => {
+      // Prepare
+      const raw = resourceOf(template, 'AWS::S3::Bucket', 'LakeRawBucket').id;
+      const quarantine = resourceOf(template, 'AWS::S3::Bucket', 'LakeQuarantineBucket').id;
+      const failures = resourceOf(template, 'AWS::S3::Bucket', 'LakeFailuresBucket').id;
+      const stream = resourceOf(template, 'AWS::Kinesis::Stream').id;
+
+      // Act
+      const validator = statementsOfRole(template, 'ValidatorRole');
+      const rule = statementsOfRole(template, 'GatewayRuleRole');
+
+      // Assess
+      expect(grantsOf(validator, 's3:PutObject').sort()).toEqual(
+        [
+          `<${failures}.Arn>/aws/lambda/*`,
+          `<${quarantine}.Arn>/rejected/*`,
+          `<${raw}.Arn>/telemetry/*`,
+        ].sort(),
+      );
+      expect(grantsOf(rule, 'kinesis:PutRecord')).toEqual([`<${stream}.Arn>`]);
+      expect(grantsOf(rule, 's3:PutObject')).toEqual([`<${failures}.Arn>/iot-rule-errors/*`]);
+      expect(grantsOf(rule, 'kms:GenerateDataKey')).toHaveLength(1);
+    });
+
+    it('publishes the names the tools and the twin need as outputs', () => {
+      expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(
+        [
+          'AlertBusName',
+          'CriticalAlertTopicArn',
+          'DevicePolicyName',
+          'FailuresBucketName',
+          'GlueDatabaseName',
+          'OnCallTopicArn',
+          'QuarantineBucketName',
+          'RawBucketName',
+          'RawTableName',
+          'TelemetryStreamName',
+          'TopicRuleName',
+          'ValidatorFunctionName',
+        ].sort(),
+      );
+      expect(template.toJSON().Outputs.TopicRuleName.Value).toBe(`sdap_${stage}_telemetry`);
+    });
+  });
+
+  it('destroys dev data with the stack and retains prod data', () => {
+    // Act
+    const deletionPolicies = (stage: StageName, type: string) =>
+      new Set(Object.values(templates[stage].findResources(type)).map((resource) => resource.DeletionPolicy));
+
+    // Assess
+    for (const type of ['AWS::S3::Bucket', 'AWS::Kinesis::Stream', 'AWS::KMS::Key', 'AWS::Logs::LogGroup']) {
+      expect(deletionPolicies('dev', type)).toEqual(new Set(['Delete']));
+      expect(deletionPolicies('prod', type)).toEqual(new Set(['Retain']));
+    }
+    templates.dev.resourceCountIs('Custom::S3AutoDeleteObjects', 4);
+    templates.prod.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
+  });
+
+  it('sizes the stream per stage: one provisioned shard for a day in dev, on-demand for a week in prod', () => {
+    expect(resourceOf(templates.dev, 'AWS::Kinesis::Stream').properties).toMatchObject({
+      ShardCount: 1,
+      StreamModeDetails: { StreamMode: 'PROVISIONED' },
+      RetentionPeriodHours: 24,
+    });
+    expect(resourceOf(templates.prod, 'AWS::Kinesis::Stream').properties).toMatchObject({
+      StreamModeDetails: { StreamMode: 'ON_DEMAND' },
+      RetentionPeriodHours: PROD_STREAM_RETENTION_HOURS,
+    });
+  });
+
+  it('leaves account-wide IoT logging out when the stage disables it', () => {
+    // Prepare
+    const config = buildStageConfig('dev', { iotLogging: { enabled: false } });
+
+    // Act
+    const template = Template.fromStack(new TelemetryPipelineStack(testApp(), 'Sdap-dev', { config }));
+
+    // Assess
+    templates.dev.resourceCountIs('AWS::IoT::Logging', 1);
+    template.resourceCountIs('AWS::IoT::Logging', 0);
+  });
+});
