@@ -11,6 +11,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { telemetryJsonSchemaText } from '../lambdas/shared/json-schema.ts';
+import { START_DEFAULTS, twinCommand } from '../local/twin-cli.ts';
 
 /** Where the contract's JSON Schema is committed. */
 export const JSON_SCHEMA_PATH = 'schema/telemetry-message.schema.json';
@@ -18,6 +19,14 @@ export const JSON_SCHEMA_PATH = 'schema/telemetry-message.schema.json';
 type Command = (args: string[]) => Promise<number>;
 
 const commands: Record<string, { summary: string; run: Command }> = {
+  start: {
+    summary: 'the local twin with the defaults of npm start (see sdap twin --help)',
+    run: (args) => twinCommand(args, START_DEFAULTS),
+  },
+  twin: {
+    summary: 'run the streaming path locally: fleet -> MQTT -> rule -> Kinesis -> validator -> S3',
+    run: (args) => twinCommand(args),
+  },
   schema: {
     summary: 'write the contract JSON Schema (--check: fail if the committed file is stale)',
     run: async (args) => {

@@ -1,0 +1,219 @@
+/**
+ * `sdap twin` and `sdap start`: flags, their validation, the progress display and the summary.
+ */
+import { parseArgs } from 'node:util';
+import * as z from 'zod';
+import { MAX_READINGS_PER_MESSAGE } from '../lambdas/shared/contract.ts';
+import { DEFAULT_DEVICES, DEFAULT_DURATION_HOURS, DEFAULT_SEED, MAX_DEVICES } from '../simulator/options.ts';
+import { DEFAULT_FAULT_RATES, FAULT_KINDS, type FaultKind } from '../simulator/transport-faults.ts';
+import { runTwin, type TwinSummary } from './twin.ts';
+
+/** Defaults of `npm start`: a fleet that shows the product in about a minute on two cores. */
+export const START_DEFAULTS = { devices: 300, hours: 3, readingsPerMessage: 5 } as const;
+export const DEFAULT_OUT_DIR = 'out/twin';
+export const DEFAULT_SHARDS = 4;
+
+const FLAGS = {
+  devices: { type: 'string' },
+  hours: { type: 'string' },
+  seed: { type: 'string' },
+  'readings-per-message': { type: 'string' },
+  shards: { type: 'string' },
+  speed: { type: 'string' },
+  faults: { type: 'string' },
+  out: { type: 'string' },
+  payloads: { type: 'string' },
+  device: { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const TWIN_USAGE = `usage: sdap twin [options]   (sdap start = the same with the defaults of npm start)
+
+  --devices N               fleet size, 1..${MAX_DEVICES} (default ${DEFAULT_DEVICES}; start: ${START_DEFAULTS.devices})
+  --hours H                 fleet hours to simulate, ending now (default ${DEFAULT_DURATION_HOURS}; start: ${START_DEFAULTS.hours})
+  --seed N                  simulation seed (default ${DEFAULT_SEED})
+  --readings-per-message N  readings a device batches per MQTT message, 1..${MAX_READINGS_PER_MESSAGE} (default 1; start: ${START_DEFAULTS.readingsPerMessage})
+  --shards N                Kinesis shards, 1..16 (default ${DEFAULT_SHARDS})
+  --speed X                 fleet seconds per wall second; 0 = as fast as the pipeline takes it (default 0)
+  --faults SPEC             transport faults: 'default', 'none', or kind=rate,... with kinds
+                            ${FAULT_KINDS.join(', ')}
+  --out DIR                 output directory: lake, alerts, ground truth, summary.json (default ${DEFAULT_OUT_DIR})
+  --payloads FILE           publish each line of FILE verbatim as one MQTT message (instead of a fleet)
+  --device ID               the device that publishes --payloads (default debug-device-1)
+  --json                    print the summary as JSON
+  --quiet                   no progress display`;
+
+const positiveInt = (flag: string, min: number, max: number) =>
+  z.string().transform((text, ctx) => {
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `--${flag}: received '${text}', expected an integer from ${min} to ${max}`,
+      });
+      return z.NEVER;
+    }
+    return value;
+  });
+const positiveNumber = (flag: string, min: number, max: number) =>
+  z.string().transform((text, ctx) => {
+    const value = Number(text);
+    if (text.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `--${flag}: received '${text}', expected a number from ${min} to ${max}`,
+      });
+      return z.NEVER;
+    }
+    return value;
+  });
+
+function parseFaults(spec: string): Partial<Record<FaultKind, number>> {
+  if (spec === 'default') return { ...DEFAULT_FAULT_RATES };
+  if (spec === 'none') return Object.fromEntries(FAULT_KINDS.map((k) => [k, 0]));
+  const rates: Partial<Record<FaultKind, number>> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0]));
+  for (const part of spec.split(',')) {
+    const [kind, rate] = part.split('=');
+    if (!FAULT_KINDS.includes(kind as FaultKind)) {
+      throw new TwinUsageError(
+        `--faults: received kind '${kind}', expected one of ${FAULT_KINDS.join(', ')}`,
+      );
+    }
+    const value = Number(rate);
+    if (rate === undefined || !Number.isFinite(value) || value < 0 || value > 1) {
+      throw new TwinUsageError(`--faults: received ${kind}=${rate ?? ''}, expected a rate from 0 to 1`);
+    }
+    rates[kind as FaultKind] = value;
+  }
+  return rates;
+}
+
+export class TwinUsageError extends Error {
+  override readonly name = 'TwinUsageError';
+}
+
+export interface ParsedTwinArgs {
+  readonly help: boolean;
+  readonly json: boolean;
+  readonly quiet: boolean;
+  readonly run: Parameters<typeof runTwin>[0];
+}
+
+/** Parses and validates the flags; `defaults` are the command's own (start vs twin). */
+export function parseTwinArgs(args: string[], defaults: Partial<typeof START_DEFAULTS> = {}): ParsedTwinArgs {
+  let values: ReturnType<typeof parseArgs<{ options: typeof FLAGS }>>['values'];
+  try {
+    ({ values } = parseArgs({ args, options: FLAGS, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new TwinUsageError((error as Error).message);
+  }
+  const schema = z.object({
+    devices: positiveInt('devices', 1, MAX_DEVICES).optional(),
+    hours: positiveNumber('hours', 0.01, 7 * 24 - 1).optional(),
+    seed: positiveInt('seed', 0, 0xffff_ffff).optional(),
+    'readings-per-message': positiveInt('readings-per-message', 1, MAX_READINGS_PER_MESSAGE).optional(),
+    shards: positiveInt('shards', 1, 16).optional(),
+    speed: positiveNumber('speed', 0, 1_000_000).optional(),
+  });
+  const parsed = schema.safeParse(values);
+  if (!parsed.success) throw new TwinUsageError(parsed.error.issues.map((i) => i.message).join('\n'));
+  const v = parsed.data;
+  const faults = values.faults === undefined ? undefined : parseFaults(values.faults);
+  return {
+    help: values.help ?? false,
+    json: values.json ?? false,
+    quiet: values.quiet ?? false,
+    run: {
+      outDir: values.out ?? DEFAULT_OUT_DIR,
+      shards: v.shards ?? DEFAULT_SHARDS,
+      speed: v.speed ?? 0,
+      ...(values.payloads !== undefined && { payloadsFile: values.payloads }),
+      ...(values.device !== undefined && { payloadsDevice: values.device }),
+      simulation: {
+        devices: v.devices ?? defaults.devices ?? DEFAULT_DEVICES,
+        durationHours: v.hours ?? defaults.hours ?? DEFAULT_DURATION_HOURS,
+        seed: v.seed ?? DEFAULT_SEED,
+        readingsPerMessage: v['readings-per-message'] ?? defaults.readingsPerMessage ?? 1,
+        ...(faults && { faults }),
+      },
+    },
+  };
+}
+
+/** Runs the twin from command-line flags; returns the process exit code. */
+export async function twinCommand(
+  args: string[],
+  defaults: Partial<typeof START_DEFAULTS> = {},
+): Promise<number> {
+  let parsed: ParsedTwinArgs;
+  try {
+    parsed = parseTwinArgs(args, defaults);
+  } catch (error) {
+    if (error instanceof TwinUsageError) {
+      console.error(`${error.message}\n\n${TWIN_USAGE}`);
+      return 2;
+    }
+    throw error;
+  }
+  if (parsed.help) {
+    console.log(TWIN_USAGE);
+    return 0;
+  }
+  const abort = new AbortController();
+  const onSigint = () => {
+    if (abort.signal.aborted) process.exit(130);
+    process.stderr.write(
+      '\nstopping: draining what was published, then writing the summary (Ctrl-C again to quit now)\n',
+    );
+    abort.abort();
+  };
+  process.on('SIGINT', onSigint);
+  const interactive = process.stderr.isTTY && !parsed.quiet && !parsed.json && process.env.CI === undefined;
+  try {
+    const summary = await runTwin({
+      ...parsed.run,
+      signal: abort.signal,
+      ...(interactive && {
+        onProgress: ({ published, processed }) =>
+          process.stderr.write(`\r  published ${published} messages, validated ${processed} records   `),
+      }),
+    });
+    if (interactive) process.stderr.write('\n');
+    console.log(parsed.json ? JSON.stringify(summary, null, 2) : formatSummary(summary));
+    return summary.conservation.holds ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+export function formatSummary(s: TwinSummary): string {
+  const reasons = Object.entries(s.outcome.quarantinedByReason)
+    .map(([code, n]) => `${code} ${n}`)
+    .join(', ');
+  const alerts = Object.entries(s.alerts.byRule)
+    .map(([rule, n]) => `${rule} ${n}`)
+    .join(', ');
+  const faults = Object.entries(s.published.faults)
+    .map(([kind, n]) => `${kind} ${n}`)
+    .join(', ');
+  const lines = [
+    `sdap twin: ${s.run.devices} devices${s.run.fleetStart ? `, fleet time ${s.run.fleetStart} .. ${s.run.fleetEnd}` : ''}${s.run.interrupted ? ' (interrupted)' : ''}`,
+    `  published      ${s.published.messages} messages, ${s.published.readings} readings${faults ? ` (transport faults: ${faults})` : ''}`,
+    `  broker         ${s.broker.publishesAccepted} accepted, ${s.broker.publishesRefused} refused`,
+    `  stream         ${s.stream.recordsPut} records put, ${s.stream.ruleErrorActions} to the rule's error action`,
+    `  validator      ${s.validator.invocations} invocations, ${s.validator.retries} retries, ${s.validator.recordsToFailureDestination} records to the failure destination`,
+    `  valid          ${s.outcome.valid} readings in ${s.outcome.rawObjects} raw objects (${s.outcome.duplicateCopiesInRaw} duplicate copies for the ETL to drop)`,
+    `  quarantined    ${s.outcome.quarantined}${reasons ? ` (${reasons})` : ''}`,
+    `  dead-lettered  ${s.outcome.deadLettered}`,
+    `  alerts         ${s.alerts.total}${alerts ? ` (${alerts})` : ''}; critical notifications ${s.alerts.criticalNotifications}; injected smoke/leak events alerted ${s.alerts.injectedCriticalEventsAlerted}/${s.alerts.injectedCriticalEvents}`,
+    `  latency        publish -> raw object p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms (${s.latencyMs.samples} readings)`,
+    `  throughput     ${s.throughput.readingsPerSecond} readings/s end to end; wall time ${s.run.wallSeconds} s`,
+    s.conservation.holds
+      ? `  conservation   HOLDS: all ${s.conservation.published} published readings are valid, quarantined or dead-lettered`
+      : `  conservation   VIOLATED: ${s.conservation.missing} readings missing, ${s.conservation.unexpected} unexpected (e.g. ${s.conservation.missingExamples.join(', ')})`,
+    `  output         ${s.run.outputDir} (summary.json, alerts.ndjson, ground-truth.ndjson, registry/, lake/)`,
+  ];
+  return lines.join('\n');
+}

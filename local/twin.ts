@@ -1,0 +1,457 @@
+/**
+ * The local twin of the streaming path: the simulated fleet publishes over real MQTT to an
+ * embedded broker that enforces the IoT policy; the topic rule puts each message on a real Kinesis
+ * API (kinesalite); an event source mapping with Lambda's semantics invokes the validator handler,
+ * unchanged, which writes to a real S3 API (s3rver) and sends alerts to a sink speaking the
+ * EventBridge and SNS APIs. At the end the twin reads the lake back and checks conservation.
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { Context } from 'aws-lambda';
+import { type RejectionCode, telemetryTopic } from '../lambdas/shared/contract.ts';
+import { buildStageConfig } from '../lib/config.ts';
+import { writeGroundTruth } from '../simulator/injections.ts';
+import { createFleetPublisher } from '../simulator/mqtt-publisher.ts';
+import type { SimulationOptions } from '../simulator/options.ts';
+import { writeRegistry } from '../simulator/registry.ts';
+import { simulateFleet } from '../simulator/simulate.ts';
+import { startAlertsSink } from './alerts-sink.ts';
+import { createEventSourceMapping, onFailureObjectKey } from './event-source-mapping.ts';
+import { startIotBroker } from './iot-broker.ts';
+import { startKinesisStandIn } from './kinesis-stand-in.ts';
+import { type ConservationReport, checkConservation, type PublishedMessage, readLake } from './lake-audit.ts';
+import { createRuleBridge } from './rule-bridge.ts';
+import { startS3StandIn } from './s3-stand-in.ts';
+
+/** The twin's names for what the stack would create. */
+export const TWIN_BUCKETS = {
+  raw: 'sdap-twin-raw',
+  quarantine: 'sdap-twin-quarantine',
+  failures: 'sdap-twin-failures',
+};
+export const TWIN_RULE_NAME = 'sdap_twin_telemetry';
+const TWIN_ALERT_BUS = 'sdap-twin-alerts';
+const TWIN_CRITICAL_TOPIC = 'arn:aws:sns:us-east-1:000000000000:sdap-twin-critical-alerts';
+const TWIN_FUNCTION_ARN = 'arn:aws:lambda:us-east-1:000000000000:function:sdap-twin-validator';
+/** Poll interval of an idle shard: Lambda polls about once a second. */
+const POLL_INTERVAL_MS = 1000;
+
+export interface TwinOptions {
+  readonly outDir: string;
+  /** Simulation options (fleet size, duration, seed, faults, injections, batching). */
+  readonly simulation: SimulationOptions;
+  /** Publish each line of this file verbatim as one MQTT message, instead of simulating a fleet. */
+  readonly payloadsFile?: string;
+  /** The device that publishes `payloadsFile`'s lines. */
+  readonly payloadsDevice?: string;
+  readonly shards: number;
+  /** Fleet seconds per wall second; 0 publishes as fast as the pipeline takes it. */
+  readonly speed: number;
+  /** Called about twice a second with progress, for a terminal display. */
+  readonly onProgress?: (progress: { published: number; total: number; processed: number }) => void;
+  /** Stops publishing early (Ctrl-C): the twin drains what it has and still writes a summary. */
+  readonly signal?: AbortSignal;
+}
+
+/** The run's summary. Field names are part of the interface: they are documented in the README. */
+export interface TwinSummary {
+  readonly run: {
+    readonly mode: 'fleet' | 'payloads';
+    readonly seed?: number;
+    readonly devices: number;
+    readonly fleetStart?: string;
+    readonly fleetEnd?: string;
+    readonly readingsPerMessage?: number;
+    readonly interrupted: boolean;
+    readonly wallSeconds: number;
+    readonly outputDir: string;
+  };
+  readonly published: {
+    readonly messages: number;
+    readonly readings: number;
+    readonly faults: Readonly<Record<string, number>>;
+  };
+  readonly broker: {
+    readonly publishesAccepted: number;
+    readonly publishesRefused: number;
+    readonly connectionsRefused: number;
+  };
+  readonly stream: {
+    readonly recordsPut: number;
+    readonly putRetries: number;
+    readonly ruleErrorActions: number;
+  };
+  readonly validator: {
+    readonly invocations: number;
+    readonly recordsProcessed: number;
+    readonly retries: number;
+    readonly bisects: number;
+    readonly functionErrors: number;
+    readonly recordsToFailureDestination: number;
+  };
+  readonly outcome: {
+    readonly valid: number;
+    readonly quarantined: number;
+    readonly quarantinedByReason: Partial<Record<RejectionCode, number>>;
+    readonly deadLettered: number;
+    readonly duplicateCopiesInRaw: number;
+    readonly rawObjects: number;
+  };
+  readonly alerts: {
+    readonly total: number;
+    readonly byRule: Readonly<Record<string, number>>;
+    readonly bySeverity: Readonly<Record<string, number>>;
+    readonly criticalNotifications: number;
+    readonly injectedCriticalEvents: number;
+    readonly injectedCriticalEventsAlerted: number;
+  };
+  readonly latencyMs: {
+    readonly p50: number;
+    readonly p99: number;
+    readonly max: number;
+    readonly samples: number;
+  };
+  readonly throughput: { readonly readingsPerSecond: number };
+  readonly conservation: Pick<
+    ConservationReport,
+    'holds' | 'published' | 'missing' | 'unexpected' | 'missingExamples'
+  >;
+}
+
+const lambdaContext = (): Context =>
+  ({
+    functionName: 'sdap-twin-validator',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: TWIN_FUNCTION_ARN,
+    memoryLimitInMB: '512',
+    awsRequestId: crypto.randomUUID(),
+    logGroupName: '/aws/lambda/sdap-twin-validator',
+    logStreamName: 'twin',
+    callbackWaitsForEmptyEventLoop: true,
+    getRemainingTimeInMillis: () => 60_000,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  }) as Context;
+
+export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
+  const started = Date.now();
+  const outDir = resolve(options.outDir);
+  // A previous run's objects would be counted as this run's: the lake starts empty.
+  await rm(join(outDir, 'lake'), { recursive: true, force: true });
+  await mkdir(join(outDir, 'lake'), { recursive: true });
+
+  const source = options.payloadsFile
+    ? await payloadSource(options.payloadsFile, options.payloadsDevice ?? 'debug-device-1')
+    : fleetSource(options.simulation, started);
+  const things = new Set(source.deviceIds);
+
+  // The handler reads its logger settings when first imported: keep the twin's terminal readable.
+  process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+  const { createHandler } = await import('../lambdas/validator/handler.ts');
+  const { createValidatorClients } = await import('../lambdas/shared/aws-clients.ts');
+
+  const s3 = await startS3StandIn({ buckets: Object.values(TWIN_BUCKETS), directory: join(outDir, 'lake') });
+  const sink = await startAlertsSink();
+  const kinesis = await startKinesisStandIn({ shardCount: options.shards });
+  const clients = createValidatorClients({ ...sink.clientOverrides, ...s3.clientOverrides });
+  const putTimes = new Map<string, number>();
+  clients.s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      const result = await next(args);
+      if (context.commandName === 'PutObjectCommand')
+        putTimes.set((args.input as { Key: string }).Key, Date.now());
+      return result;
+    },
+    { step: 'initialize', name: 'twinPutTimes' },
+  );
+  const kinesisClient = kinesis.createClient();
+  const bridge = createRuleBridge({
+    ruleName: TWIN_RULE_NAME,
+    kinesis: kinesisClient,
+    streamName: kinesis.streamName,
+    s3: clients.s3,
+    failuresBucket: TWIN_BUCKETS.failures,
+  });
+  const broker = await startIotBroker({
+    ruleName: TWIN_RULE_NAME,
+    isRegisteredThing: (name) => things.has(name),
+    onMessage: (message) => bridge.accept(message),
+  });
+
+  const validator = createHandler(() => ({
+    rawBucket: TWIN_BUCKETS.raw,
+    quarantineBucket: TWIN_BUCKETS.quarantine,
+    alertBusName: TWIN_ALERT_BUS,
+    criticalAlertTopicArn: TWIN_CRITICAL_TOPIC,
+    clients,
+  }));
+  // The same event source mapping settings as the dev stage deploys.
+  const stage = buildStageConfig('dev').validator;
+  const mappingUuid = 'twin-validator-mapping';
+  const mapping = createEventSourceMapping({
+    kinesis: kinesisClient,
+    stream: {
+      streamArn: kinesis.streamArn,
+      region: kinesis.region,
+      executionRoleArn: 'arn:aws:iam::000000000000:role/sdap-twin-validator',
+    },
+    functionArn: TWIN_FUNCTION_ARN,
+    handler: (event) => validator(event, lambdaContext()),
+    startingPosition: 'TRIM_HORIZON',
+    batchSize: stage.batchSize,
+    maximumBatchingWindowMs: stage.maxBatchingWindowSeconds * 1000,
+    reportBatchItemFailures: true,
+    bisectBatchOnFunctionError: true,
+    maximumRetryAttempts: stage.retryAttempts,
+    maximumRecordAgeSeconds: stage.maxRecordAgeSeconds,
+    uuid: mappingUuid,
+    pollIntervalMs: POLL_INTERVAL_MS,
+    onFailure: async (failure) => {
+      await clients.s3.send(
+        new PutObjectCommand({
+          Bucket: TWIN_BUCKETS.failures,
+          Key: onFailureObjectKey(mappingUuid, failure),
+          Body: JSON.stringify(failure),
+        }),
+      );
+    },
+  });
+  await mapping.start();
+
+  const publisher = createFleetPublisher({ url: broker.url });
+  const published: PublishedMessage[] = [];
+  const publishedAt = new Map<string, number>();
+  const faults: Record<string, number> = {};
+  let interrupted = false;
+  const progress = setInterval(
+    () =>
+      options.onProgress?.({
+        published: published.length,
+        total: source.expectedMessages,
+        processed: mapping.stats().recordsProcessed,
+      }),
+    500,
+  );
+  const firstPublishMs = Date.now();
+  try {
+    for (const message of source.messages()) {
+      if (options.signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      if (options.speed > 0 && source.fleetStartMs !== undefined) {
+        const due = firstPublishMs + (message.publishAtMs - source.fleetStartMs) / options.speed;
+        const wait = due - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+      const sentAt = await publisher.publish(message);
+      published.push({ deviceId: message.deviceId, payload: message.payload, eventIds: message.eventIds });
+      if (message.fault) faults[message.fault] = (faults[message.fault] ?? 0) + 1;
+      for (const id of message.eventIds) if (!publishedAt.has(id)) publishedAt.set(id, sentAt);
+    }
+    await publisher.close();
+    await bridge.drain();
+    await mapping.drain({ timeoutMs: 300_000 });
+  } finally {
+    clearInterval(progress);
+    await mapping.stop();
+    await publisher.close().catch(() => undefined);
+  }
+  const drainedMs = Date.now();
+
+  const lake = await readLake(clients.s3, TWIN_BUCKETS, putTimes);
+  const conservation = checkConservation(published, lake);
+  const latencies: number[] = [];
+  for (const [eventId, sentAt] of publishedAt) {
+    const written = lake.raw.get(eventId);
+    if (written) latencies.push(written.writtenAtMs - sentAt);
+  }
+  latencies.sort((a, b) => a - b);
+
+  const groundTruth = source.groundTruth();
+  const alerts = sink.events.map(
+    (e) => e.detail as { rule: string; severity: string; deviceId: string; timestamp: string },
+  );
+  const criticalInjections = groundTruth.filter((g) => g.kind === 'smoke' || g.kind === 'water_leak');
+  const alerted = criticalInjections.filter((g) =>
+    alerts.some(
+      (a) =>
+        a.deviceId === g.deviceId &&
+        a.rule === (g.kind === 'smoke' ? 'smoke_detected' : 'water_leak_detected') &&
+        a.timestamp >= g.start &&
+        Date.parse(a.timestamp) <= Date.parse(g.end),
+    ),
+  );
+  const count = (values: string[]) =>
+    values.reduce<Record<string, number>>((acc, v) => {
+      acc[v] = (acc[v] ?? 0) + 1;
+      return acc;
+    }, {});
+  const mappingStats = mapping.stats();
+  const summary: TwinSummary = {
+    run: {
+      mode: options.payloadsFile ? 'payloads' : 'fleet',
+      ...source.describe,
+      devices: things.size,
+      interrupted,
+      wallSeconds: round((Date.now() - started) / 1000, 1),
+      outputDir: outDir,
+    },
+    published: { messages: published.length, readings: conservation.published, faults },
+    broker: {
+      publishesAccepted: broker.stats.publishesAccepted,
+      publishesRefused: broker.stats.publishesRefused,
+      connectionsRefused: broker.stats.connectionsRefused,
+    },
+    stream: {
+      recordsPut: bridge.stats.recordsPut,
+      putRetries: bridge.stats.putRetries,
+      ruleErrorActions: bridge.stats.errorActions,
+    },
+    validator: {
+      invocations: mappingStats.invocations,
+      recordsProcessed: mappingStats.recordsProcessed,
+      retries: mappingStats.retries,
+      bisects: mappingStats.bisects,
+      functionErrors: mappingStats.functionErrors,
+      recordsToFailureDestination: mappingStats.recordsToDestination,
+    },
+    outcome: {
+      valid: conservation.valid,
+      quarantined: conservation.quarantined,
+      quarantinedByReason: conservation.quarantinedByReason,
+      deadLettered: conservation.deadLettered,
+      duplicateCopiesInRaw: conservation.rawDuplicateCopies,
+      rawObjects: lake.rawObjects,
+    },
+    alerts: {
+      total: alerts.length,
+      byRule: count(alerts.map((a) => a.rule)),
+      bySeverity: count(alerts.map((a) => a.severity)),
+      criticalNotifications: sink.notifications.length,
+      injectedCriticalEvents: criticalInjections.length,
+      injectedCriticalEventsAlerted: alerted.length,
+    },
+    latencyMs: {
+      p50: percentile(latencies, 0.5),
+      p99: percentile(latencies, 0.99),
+      max: latencies.at(-1) ?? 0,
+      samples: latencies.length,
+    },
+    throughput: {
+      readingsPerSecond: Math.round(
+        conservation.published / Math.max(0.001, (drainedMs - firstPublishMs) / 1000),
+      ),
+    },
+    conservation: {
+      holds: conservation.holds,
+      published: conservation.published,
+      missing: conservation.missing,
+      unexpected: conservation.unexpected,
+      missingExamples: conservation.missingExamples,
+    },
+  };
+
+  await writeFile(join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  await writeFile(join(outDir, 'alerts.ndjson'), sink.events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+  await source.writeArtefacts(outDir);
+  await Promise.all([broker.close(), sink.close()]);
+  await kinesis.close();
+  await s3.close();
+  return summary;
+}
+
+interface MessageSource {
+  readonly deviceIds: readonly string[];
+  readonly expectedMessages: number;
+  readonly fleetStartMs?: number;
+  readonly describe: Partial<TwinSummary['run']>;
+  messages(): Iterable<{
+    deviceId: string;
+    topic: string;
+    payload: Buffer;
+    eventIds: readonly string[];
+    publishAtMs: number;
+    fault?: string;
+  }>;
+  groundTruth(): ReadonlyArray<{ kind: string; deviceId: string; start: string; end: string }>;
+  writeArtefacts(outDir: string): Promise<void>;
+}
+
+function fleetSource(simulation: SimulationOptions, nowMs: number): MessageSource {
+  const hours = simulation.durationHours ?? 6;
+  // Fleet time ends now, so device timestamps pass the validator's clock checks.
+  const sim = simulateFleet({
+    ...simulation,
+    start: simulation.start ?? Math.floor(nowMs - hours * 3_600_000),
+  });
+  const registry = sim.registry();
+  return {
+    deviceIds: registry.things.map((t) => t.thingName),
+    // An estimate for the progress display only.
+    expectedMessages: 0,
+    fleetStartMs: sim.startMs,
+    describe: {
+      seed: sim.options.seed,
+      fleetStart: new Date(sim.startMs).toISOString(),
+      fleetEnd: new Date(sim.endMs).toISOString(),
+      readingsPerMessage: sim.options.readingsPerMessage,
+    },
+    messages: () => sim,
+    groundTruth: () => sim.groundTruth(),
+    writeArtefacts: async (outDir) => {
+      await writeGroundTruth(sim.groundTruth(), outDir);
+      await writeRegistry(registry, outDir);
+    },
+  };
+}
+
+async function payloadSource(file: string, deviceId: string): Promise<MessageSource> {
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new Error(`--payloads ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
+  });
+  const lines = text.split('\n').filter((line) => line.trim() !== '');
+  return {
+    deviceIds: [deviceId],
+    expectedMessages: lines.length,
+    describe: {},
+    *messages() {
+      for (const [n, line] of lines.entries()) {
+        yield {
+          deviceId,
+          topic: telemetryTopic(deviceId),
+          payload: Buffer.from(line),
+          eventIds: eventIdsOf(line, n),
+          publishAtMs: n,
+        };
+      }
+    },
+    groundTruth: () => [],
+    writeArtefacts: async () => undefined,
+  };
+}
+
+/** The event ids a hand-written payload carries, or a stand-in id when it has none to offer. */
+function eventIdsOf(line: string, n: number): string[] {
+  try {
+    const value = JSON.parse(line) as { eventId?: unknown; readings?: Array<{ eventId?: unknown }> };
+    const ids = Array.isArray(value.readings) ? value.readings.map((r) => r?.eventId) : [value.eventId];
+    if (ids.length > 0 && ids.every((id) => typeof id === 'string')) return ids as string[];
+  } catch {
+    // not JSON: counted as one reading
+  }
+  return [`payload-line-${n + 1}`];
+}
+
+function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}

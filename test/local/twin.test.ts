@@ -1,0 +1,104 @@
+/**
+ * The twin end to end on a small fleet: real MQTT, the rule, kinesalite, the event source mapping,
+ * the unchanged validator handler, s3rver and the alert sink.
+ */
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runTwin, type TwinSummary } from '../../local/twin.ts';
+import { makeReading } from '../support/readings.ts';
+
+describe('local twin, fleet run', () => {
+  let summary: TwinSummary;
+  let outDir: string;
+
+  beforeAll(async () => {
+    outDir = await mkdtemp(join(tmpdir(), 'sdap-twin-'));
+    summary = await runTwin({
+      outDir,
+      shards: 2,
+      speed: 0,
+      simulation: {
+        devices: 40,
+        durationHours: 1,
+        seed: 11,
+        readingsPerMessage: 3,
+        // Sensors only smoke/leak-heavy so every run has critical events to alert on.
+        injections: { smoke: 40, water_leak: 40 },
+        faults: { duplicate: 0.05, not_json: 0.01, out_of_range: 0.01 },
+      },
+    });
+  }, 180_000);
+
+  it('accounts for every published reading: valid, quarantined or dead-lettered', () => {
+    expect(summary.conservation).toMatchObject({ holds: true, missing: 0, unexpected: 0 });
+    expect(summary.outcome.valid + summary.outcome.quarantined + summary.outcome.deadLettered).toBe(
+      summary.published.readings,
+    );
+    expect(summary.published.readings).toBeGreaterThan(1000);
+  });
+
+  it('quarantines the malformed messages the simulator injected, with their reasons', () => {
+    expect(summary.published.faults.not_json ?? 0).toBeGreaterThan(0);
+    expect(summary.outcome.quarantinedByReason.not_json ?? 0).toBeGreaterThan(0);
+    expect(summary.outcome.quarantinedByReason.out_of_range ?? 0).toBeGreaterThan(0);
+  });
+
+  it('does not double readings the simulator delivered twice', () => {
+    const duplicates = summary.published.faults.duplicate ?? 0;
+    expect(duplicates).toBeGreaterThan(0);
+    // Messages counted include both copies; readings are counted once each.
+    expect(summary.published.messages).toBeGreaterThan(summary.published.readings / 3);
+    // Copies that reached the raw zone twice (different batches) are bounded by the duplicates sent.
+    expect(summary.outcome.duplicateCopiesInRaw).toBeLessThanOrEqual(duplicates * 3);
+  });
+
+  it('raises a critical alert for every injected smoke and water-leak event', () => {
+    expect(summary.alerts.injectedCriticalEvents).toBeGreaterThan(0);
+    expect(summary.alerts.injectedCriticalEventsAlerted).toBe(summary.alerts.injectedCriticalEvents);
+    expect(summary.alerts.criticalNotifications).toBeGreaterThan(0);
+  });
+
+  it('measures publish-to-lake latency and writes the summary, alerts, ground truth and registry', async () => {
+    expect(summary.latencyMs.samples).toBe(summary.outcome.valid);
+    expect(summary.latencyMs.p50).toBeGreaterThan(0);
+    expect(summary.latencyMs.p99).toBeGreaterThanOrEqual(summary.latencyMs.p50);
+    const written = JSON.parse(await readFile(join(outDir, 'summary.json'), 'utf8'));
+    expect(written.conservation.holds).toBe(true);
+    const truth = (await readFile(join(outDir, 'ground-truth.ndjson'), 'utf8')).trim().split('\n');
+    expect(truth.length).toBeGreaterThan(0);
+    const things = (await readFile(join(outDir, 'registry', 'things.ndjson'), 'utf8')).trim().split('\n');
+    expect(things).toHaveLength(40);
+  });
+});
+
+describe('local twin, --payloads', () => {
+  it('publishes each line verbatim and classifies each one', async () => {
+    const outDir = await mkdtemp(join(tmpdir(), 'sdap-twin-payloads-'));
+    const now = new Date().toISOString();
+    const file = join(outDir, 'payloads.ndjson');
+    await writeFile(
+      file,
+      [
+        JSON.stringify(makeReading('thermostat', 1, now, 'bench-dev-1')),
+        'this is not json',
+        JSON.stringify(makeReading('camera', 2, now, 'someone-else')),
+      ].join('\n'),
+    );
+
+    const summary = await runTwin({
+      outDir,
+      shards: 1,
+      speed: 0,
+      simulation: {},
+      payloadsFile: file,
+      payloadsDevice: 'bench-dev-1',
+    });
+
+    expect(summary.published).toMatchObject({ messages: 3, readings: 3 });
+    expect(summary.outcome).toMatchObject({ valid: 1, quarantined: 2 });
+    expect(summary.outcome.quarantinedByReason).toEqual({ not_json: 1, device_mismatch: 1 });
+    expect(summary.conservation.holds).toBe(true);
+  }, 60_000);
+});
