@@ -4,6 +4,7 @@
  *
  *   sdap start            the local twin with defaults that show the product (what `npm start` runs)
  *   sdap twin [options]   the local twin: simulated fleet -> MQTT -> rule -> Kinesis -> validator -> S3
+ *   sdap simulate [opts]  the device fleet, published over MQTT to a twin or to AWS IoT Core (mTLS)
  *   sdap schema [--check] write (or check) the contract's JSON Schema file
  *
  * Every command validates its flags and fails with a message naming the flag, the value received
@@ -12,6 +13,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { telemetryJsonSchemaText } from '../lambdas/shared/json-schema.ts';
 import { START_DEFAULTS, twinCommand } from '../local/twin-cli.ts';
+import { simulateCommand } from '../simulator/simulate-cli.ts';
 
 /** Where the contract's JSON Schema is committed. */
 export const JSON_SCHEMA_PATH = 'schema/telemetry-message.schema.json';
@@ -26,6 +28,10 @@ const commands: Record<string, { summary: string; run: Command }> = {
   twin: {
     summary: 'run the streaming path locally: fleet -> MQTT -> rule -> Kinesis -> validator -> S3',
     run: (args) => twinCommand(args),
+  },
+  simulate: {
+    summary: 'simulate the fleet and publish it to a twin or to AWS IoT Core (see sdap simulate --help)',
+    run: simulateCommand,
   },
   schema: {
     summary: 'write the contract JSON Schema (--check: fail if the committed file is stale)',

@@ -1,0 +1,95 @@
+/**
+ * The command-line tool's failure behaviour: clear messages naming the flag, host or file.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { parseTwinArgs, START_DEFAULTS } from '../../local/twin-cli.ts';
+
+const run = promisify(execFile);
+async function sdap(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'bin/sdap.ts', ...args], {
+      env: { ...process.env, CI: 'true' },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('sdap twin flags', () => {
+  it('applies the npm start defaults and lets flags override them', () => {
+    const parsed = parseTwinArgs(['--devices', '25', '--faults', 'none'], START_DEFAULTS);
+    expect(parsed.run.simulation).toMatchObject({
+      devices: 25,
+      durationHours: START_DEFAULTS.hours,
+      readingsPerMessage: START_DEFAULTS.readingsPerMessage,
+    });
+    expect(Object.values(parsed.run.simulation.faults ?? {}).every((rate) => rate === 0)).toBe(true);
+  });
+
+  it('fails when a number flag is out of range, naming the flag, the value and the range', () => {
+    expect(() => parseTwinArgs(['--readings-per-message', '65'])).toThrow(
+      "--readings-per-message: received '65', expected an integer from 1 to 64",
+    );
+    expect(() => parseTwinArgs(['--speed=-1'])).toThrow("--speed: received '-1', expected a number from 0");
+  });
+
+  it('fails when a fault kind is unknown, listing the known ones', () => {
+    expect(() => parseTwinArgs(['--faults', 'gremlins=0.1'])).toThrow(
+      "--faults: received kind 'gremlins', expected one of duplicate, out_of_order",
+    );
+  });
+
+  it('fails on an unknown flag', () => {
+    expect(() => parseTwinArgs(['--devcies', '3'])).toThrow(/Unknown option '--devcies'/);
+  });
+});
+
+describe('sdap command line', () => {
+  it('names the unreachable MQTT endpoint instead of printing a stack trace', async () => {
+    const out = await sdap(
+      'simulate',
+      '--endpoint',
+      'mqtt://127.0.0.1:1',
+      '--devices',
+      '2',
+      '--hours',
+      '0.05',
+      '--out',
+      'out/test-sim',
+    );
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain('cannot reach MQTT endpoint 127.0.0.1:1');
+    expect(out.stderr).not.toMatch(/\n\s+at /);
+  }, 30_000);
+
+  it('names a missing certificate file', async () => {
+    const out = await sdap(
+      'simulate',
+      '--endpoint',
+      'mqtts://127.0.0.1:8883',
+      '--cert-dir',
+      'missing-certs',
+      '--ca',
+      'missing-certs/AmazonRootCA1.pem',
+      '--devices',
+      '1',
+      '--hours',
+      '0.05',
+      '--out',
+      'out/test-sim',
+    );
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain('CA file missing-certs/AmazonRootCA1.pem: no such file');
+  }, 30_000);
+
+  it('rejects an unknown command with the list of commands', async () => {
+    const out = await sdap('deploy-everything');
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain("unknown command 'deploy-everything'");
+    expect(out.stderr).toContain('twin');
+  }, 30_000);
+});
