@@ -8,11 +8,11 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { DeviceType } from './contract.ts';
 import { QUARANTINE_PREFIX, RAW_PREFIX } from './pipeline-names.ts';
-import type { RawRecord } from './raw-record.ts';
 
 /**
- * gzip level for raw objects. Level 1 compresses this NDJSON ~6-7x (repetitive keys) at a
- * fraction of level 6's CPU; the bench (`npm run bench`) shows the trade-off.
+ * gzip level for raw objects. The bench (`npm run bench`, part 5) measured level 1 at 9.7x on
+ * realistic NDJSON against 11.1x for level 6, at about half of level 6's CPU: the validator's CPU is
+ * worth more than the 13 % of storage level 6 would save (the ETL rewrites raw into Parquet anyway).
  */
 export const RAW_GZIP_LEVEL = 1;
 
@@ -38,11 +38,9 @@ export function rawObjectKey(partitionPath: string, eventIds: readonly string[])
   return `${partitionPath}/part-${hash.digest('hex').slice(0, 32)}.ndjson.gz`;
 }
 
-/** gzip NDJSON: one JSON line per record. */
-export function encodeRawObject(records: readonly RawRecord[]): Buffer {
-  let text = '';
-  for (const record of records) text += `${JSON.stringify(record)}\n`;
-  return gzipSync(text, { level: RAW_GZIP_LEVEL });
+/** gzip NDJSON from lines that each end in a newline (one `RawRecord` per line). */
+export function encodeRawObject(lines: readonly string[]): Buffer {
+  return gzipSync(lines.join(''), { level: RAW_GZIP_LEVEL });
 }
 
 /**
