@@ -15,6 +15,10 @@ import { telemetryJsonSchemaText } from '../lambdas/shared/json-schema.ts';
 import { START_DEFAULTS, twinCommand } from '../local/twin-cli.ts';
 import { simulateCommand } from '../simulator/simulate-cli.ts';
 
+// The local tools run on Node 20 (TOOLCHAIN.md); the deployed functions run on the newest Lambda
+// runtime. The SDK's reminder about Node 20 would only clutter every twin run.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 /** Where the contract's JSON Schema is committed. */
 export const JSON_SCHEMA_PATH = 'schema/telemetry-message.schema.json';
 
