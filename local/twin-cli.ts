@@ -2,8 +2,8 @@
  * `sdap twin` and `sdap start`: flags, their validation, the progress display and the summary.
  */
 import { parseArgs } from 'node:util';
-import * as z from 'zod';
 import { MAX_READINGS_PER_MESSAGE } from '../lambdas/shared/contract.ts';
+import { FLEET_FLAGS, parseFleetFlags, parseNumberFlag } from '../simulator/fleet-flags.ts';
 import { DEFAULT_DEVICES, DEFAULT_DURATION_HOURS, DEFAULT_SEED, MAX_DEVICES } from '../simulator/options.ts';
 import { DEFAULT_FAULT_RATES, FAULT_KINDS, type FaultKind } from '../simulator/transport-faults.ts';
 import { runTwin, type TwinSummary } from './twin.ts';
@@ -14,12 +14,8 @@ export const DEFAULT_OUT_DIR = 'out/twin';
 export const DEFAULT_SHARDS = 4;
 
 const FLAGS = {
-  devices: { type: 'string' },
-  hours: { type: 'string' },
-  seed: { type: 'string' },
-  'readings-per-message': { type: 'string' },
+  ...FLEET_FLAGS,
   shards: { type: 'string' },
-  speed: { type: 'string' },
   faults: { type: 'string' },
   out: { type: 'string' },
   payloads: { type: 'string' },
@@ -44,31 +40,6 @@ export const TWIN_USAGE = `usage: sdap twin [options]   (sdap start = the same w
   --device ID               the device that publishes --payloads (default debug-device-1)
   --json                    print the summary as JSON
   --quiet                   no progress display`;
-
-const positiveInt = (flag: string, min: number, max: number) =>
-  z.string().transform((text, ctx) => {
-    const value = Number(text);
-    if (!Number.isInteger(value) || value < min || value > max) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `--${flag}: received '${text}', expected an integer from ${min} to ${max}`,
-      });
-      return z.NEVER;
-    }
-    return value;
-  });
-const positiveNumber = (flag: string, min: number, max: number) =>
-  z.string().transform((text, ctx) => {
-    const value = Number(text);
-    if (text.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `--${flag}: received '${text}', expected a number from ${min} to ${max}`,
-      });
-      return z.NEVER;
-    }
-    return value;
-  });
 
 function parseFaults(spec: string): Partial<Record<FaultKind, number>> {
   if (spec === 'default') return { ...DEFAULT_FAULT_RATES };
@@ -109,17 +80,14 @@ export function parseTwinArgs(args: string[], defaults: Partial<typeof START_DEF
   } catch (error) {
     throw new TwinUsageError((error as Error).message);
   }
-  const schema = z.object({
-    devices: positiveInt('devices', 1, MAX_DEVICES).optional(),
-    hours: positiveNumber('hours', 0.01, 7 * 24 - 1).optional(),
-    seed: positiveInt('seed', 0, 0xffff_ffff).optional(),
-    'readings-per-message': positiveInt('readings-per-message', 1, MAX_READINGS_PER_MESSAGE).optional(),
-    shards: positiveInt('shards', 1, 16).optional(),
-    speed: positiveNumber('speed', 0, 1_000_000).optional(),
-  });
-  const parsed = schema.safeParse(values);
-  if (!parsed.success) throw new TwinUsageError(parsed.error.issues.map((i) => i.message).join('\n'));
-  const v = parsed.data;
+  let fleet: ReturnType<typeof parseFleetFlags>;
+  let shards: number | undefined;
+  try {
+    fleet = parseFleetFlags(values);
+    shards = parseNumberFlag('shards', values.shards, { min: 1, max: 16, integer: true });
+  } catch (error) {
+    throw new TwinUsageError((error as Error).message);
+  }
   const faults = values.faults === undefined ? undefined : parseFaults(values.faults);
   return {
     help: values.help ?? false,
@@ -127,15 +95,15 @@ export function parseTwinArgs(args: string[], defaults: Partial<typeof START_DEF
     quiet: values.quiet ?? false,
     run: {
       outDir: values.out ?? DEFAULT_OUT_DIR,
-      shards: v.shards ?? DEFAULT_SHARDS,
-      speed: v.speed ?? 0,
+      shards: shards ?? DEFAULT_SHARDS,
+      speed: fleet.speed ?? 0,
       ...(values.payloads !== undefined && { payloadsFile: values.payloads }),
       ...(values.device !== undefined && { payloadsDevice: values.device }),
       simulation: {
-        devices: v.devices ?? defaults.devices ?? DEFAULT_DEVICES,
-        durationHours: v.hours ?? defaults.hours ?? DEFAULT_DURATION_HOURS,
-        seed: v.seed ?? DEFAULT_SEED,
-        readingsPerMessage: v['readings-per-message'] ?? defaults.readingsPerMessage ?? 1,
+        devices: fleet.devices ?? defaults.devices ?? DEFAULT_DEVICES,
+        durationHours: fleet.hours ?? defaults.hours ?? DEFAULT_DURATION_HOURS,
+        seed: fleet.seed ?? DEFAULT_SEED,
+        readingsPerMessage: fleet.readingsPerMessage ?? defaults.readingsPerMessage ?? 1,
         ...(faults && { faults }),
       },
     },

@@ -6,6 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { FLEET_FLAGS, FlagError, parseFleetFlags } from './fleet-flags.ts';
 import { writeGroundTruth } from './injections.ts';
 import { createFleetPublisher, PublisherError } from './mqtt-publisher.ts';
 import { SimulationOptionsError } from './options.ts';
@@ -32,16 +33,12 @@ export async function simulateCommand(args: string[]): Promise<number> {
       args,
       strict: true,
       options: {
+        ...FLEET_FLAGS,
         endpoint: { type: 'string' },
         'cert-dir': { type: 'string' },
         ca: { type: 'string' },
         'basic-ingest': { type: 'string' },
-        devices: { type: 'string' },
-        hours: { type: 'string' },
-        seed: { type: 'string' },
-        'readings-per-message': { type: 'string' },
         start: { type: 'string' },
-        speed: { type: 'string' },
         out: { type: 'string' },
         'dry-run': { type: 'boolean' },
         quiet: { type: 'boolean' },
@@ -56,15 +53,6 @@ export async function simulateCommand(args: string[]): Promise<number> {
     console.log(SIMULATE_USAGE);
     return 0;
   }
-  const number = (flag: string): number | undefined => {
-    const text = values[flag];
-    if (text === undefined) return undefined;
-    const value = Number(text);
-    if (typeof text !== 'string' || text.trim() === '' || !Number.isFinite(value)) {
-      throw new SimulationOptionsError([`--${flag}: received '${String(text)}', expected a number`]);
-    }
-    return value;
-  };
   const outDir = typeof values.out === 'string' ? values.out : 'out/simulate';
   const dryRun = values['dry-run'] === true;
   if (!dryRun && typeof values.endpoint !== 'string') {
@@ -72,10 +60,10 @@ export async function simulateCommand(args: string[]): Promise<number> {
     return 2;
   }
   try {
-    const hours = number('hours') ?? 1;
-    const devices = number('devices');
-    const seed = number('seed');
-    const readingsPerMessage = number('readings-per-message');
+    const { devices, seed, readingsPerMessage, ...fleet } = parseFleetFlags(
+      values as Partial<Record<keyof typeof FLEET_FLAGS, string>>,
+    );
+    const hours = fleet.hours ?? 1;
     const sim = simulateFleet({
       durationHours: hours,
       start: typeof values.start === 'string' ? values.start : Math.floor(Date.now() - hours * 3_600_000),
@@ -86,7 +74,7 @@ export async function simulateCommand(args: string[]): Promise<number> {
         basicIngest: { ruleName: values['basic-ingest'] },
       }),
     });
-    const speed = number('speed') ?? 0;
+    const speed = fleet.speed ?? 0;
     await mkdir(outDir, { recursive: true });
     await writeGroundTruth(sim.groundTruth(), outDir);
     await writeRegistry(sim.registry(), outDir);
@@ -128,7 +116,11 @@ export async function simulateCommand(args: string[]): Promise<number> {
     );
     return 0;
   } catch (error) {
-    if (error instanceof SimulationOptionsError || error instanceof PublisherError) {
+    if (
+      error instanceof SimulationOptionsError ||
+      error instanceof PublisherError ||
+      error instanceof FlagError
+    ) {
       console.error(`sdap simulate: ${error.message}`);
       return 2;
     }
