@@ -93,3 +93,52 @@ describe('sdap command line', () => {
     expect(out.stderr).toContain('twin');
   }, 30_000);
 });
+
+describe('sdap twin interrupted', () => {
+  it('stops on Ctrl-C, drains what was published and still writes a summary whose conservation holds', async () => {
+    const { spawn } = await import('node:child_process');
+    const { mkdtemp, readFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const outDir = await mkdtemp(join(tmpdir(), 'sdap-twin-sigint-'));
+    // Paced: 2 fleet hours at 240x take 30 s, so the interrupt lands mid-run.
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'bin/sdap.ts',
+        'twin',
+        '--devices',
+        '40',
+        '--hours',
+        '2',
+        '--speed',
+        '240',
+        '--out',
+        outDir,
+        '--quiet',
+      ],
+      { env: { ...process.env, CI: 'true' } },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 8000));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+
+    expect(stderr).toContain('stopping: draining what was published');
+    expect(code).toBe(0);
+    expect(stdout).toContain('(interrupted)');
+    const summary = JSON.parse(await readFile(join(outDir, 'summary.json'), 'utf8'));
+    expect(summary.run.interrupted).toBe(true);
+    expect(summary.published.messages).toBeGreaterThan(0);
+    expect(summary.conservation).toMatchObject({ holds: true, missing: 0 });
+  }, 90_000);
+});
