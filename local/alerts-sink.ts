@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ClientOverrides } from '../lambdas/shared/aws-clients.ts';
+import { seededUniform } from './fault-proxy.ts';
 
 export interface ReceivedEvent {
   readonly eventBusName: string;
@@ -33,10 +34,12 @@ export interface AlertsSink {
   readonly events: readonly ReceivedEvent[];
   readonly notifications: readonly ReceivedNotification[];
   /**
-   * Fails this share (0..1) of calls with a 5xx, as a throttled or degraded service would.
-   * The choice is deterministic: every `1/share`-th call fails.
+   * Fails this share (0..1) of calls with a 5xx, as a degraded service would, drawn at random
+   * from a seeded generator (so a retry can fail again, and a seed repeats the pattern).
    */
-  setFailureRate(share: number): void;
+  setFailureRate(share: number, seed?: number): void;
+  /** Calls answered with an injected failure so far. */
+  readonly failedCalls: number;
   close(): Promise<void>;
 }
 
@@ -44,11 +47,13 @@ export async function startAlertsSink(options: { port?: number } = {}): Promise<
   const events: ReceivedEvent[] = [];
   const notifications: ReceivedNotification[] = [];
   let failureRate = 0;
-  let calls = 0;
+  let draw = seededUniform(1);
 
+  let failedCalls = 0;
   const shouldFail = () => {
-    calls++;
-    return failureRate > 0 && Math.floor(calls * failureRate) > Math.floor((calls - 1) * failureRate);
+    const fail = failureRate > 0 && draw() < failureRate;
+    if (fail) failedCalls++;
+    return fail;
   };
 
   const server = createServer(async (req, res) => {
@@ -102,10 +107,14 @@ export async function startAlertsSink(options: { port?: number } = {}): Promise<
     },
     events,
     notifications,
-    setFailureRate(share) {
+    get failedCalls() {
+      return failedCalls;
+    },
+    setFailureRate(share, seed = 1) {
       if (!(share >= 0 && share <= 1))
         throw new Error(`failure rate: received ${share}, expected a number from 0 to 1`);
       failureRate = share;
+      draw = seededUniform(seed);
     },
     close: () =>
       new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve()))),

@@ -17,6 +17,7 @@ const FLAGS = {
   ...FLEET_FLAGS,
   shards: { type: 'string' },
   faults: { type: 'string' },
+  inject: { type: 'string' },
   out: { type: 'string' },
   payloads: { type: 'string' },
   device: { type: 'string' },
@@ -35,11 +36,25 @@ export const TWIN_USAGE = `usage: sdap twin [options]   (sdap start = the same w
   --speed X                 fleet seconds per wall second; 0 = as fast as the pipeline takes it (default 0)
   --faults SPEC             transport faults: 'default', 'none', or kind=rate,... with kinds
                             ${FAULT_KINDS.join(', ')}
+  --inject SPEC             transient failures to inject: s3=RATE (validator's S3 PUTs answered 503
+                            SlowDown) and/or alerts=RATE (EventBridge/SNS calls answered 500), e.g. s3=0.2
   --out DIR                 output directory: lake, alerts, ground truth, summary.json (default ${DEFAULT_OUT_DIR})
   --payloads FILE           publish each line of FILE verbatim as one MQTT message (instead of a fleet)
   --device ID               the device that publishes --payloads (default debug-device-1)
   --json                    print the summary as JSON
   --quiet                   no progress display`;
+
+function parseInject(spec: string): { s3PutErrorRate?: number; alertErrorRate?: number } {
+  const inject: { s3PutErrorRate?: number; alertErrorRate?: number } = {};
+  for (const part of spec.split(',')) {
+    const [what, rate] = part.split('=');
+    const value = parseNumberFlag(`inject ${what}`, rate ?? '', { min: 0, max: 1 });
+    if (what === 's3') inject.s3PutErrorRate = value;
+    else if (what === 'alerts') inject.alertErrorRate = value;
+    else throw new TwinUsageError(`--inject: received '${what}', expected s3=RATE or alerts=RATE`);
+  }
+  return inject;
+}
 
 function parseFaults(spec: string): Partial<Record<FaultKind, number>> {
   if (spec === 'default') return { ...DEFAULT_FAULT_RATES };
@@ -89,6 +104,12 @@ export function parseTwinArgs(args: string[], defaults: Partial<typeof START_DEF
     throw new TwinUsageError((error as Error).message);
   }
   const faults = values.faults === undefined ? undefined : parseFaults(values.faults);
+  let inject: ReturnType<typeof parseInject> | undefined;
+  try {
+    inject = values.inject === undefined ? undefined : parseInject(values.inject);
+  } catch (error) {
+    throw new TwinUsageError((error as Error).message);
+  }
   return {
     help: values.help ?? false,
     json: values.json ?? false,
@@ -98,6 +119,7 @@ export function parseTwinArgs(args: string[], defaults: Partial<typeof START_DEF
       shards: shards ?? DEFAULT_SHARDS,
       speed: fleet.speed ?? 0,
       ...(values.payloads !== undefined && { payloadsFile: values.payloads }),
+      ...(inject && { inject }),
       ...(values.device !== undefined && { payloadsDevice: values.device }),
       simulation: {
         devices: fleet.devices ?? defaults.devices ?? DEFAULT_DEVICES,
@@ -169,6 +191,11 @@ export function formatSummary(s: TwinSummary): string {
   const lines = [
     `sdap twin: ${s.run.devices} devices${s.run.fleetStart ? `, fleet time ${s.run.fleetStart} .. ${s.run.fleetEnd}` : ''}${s.run.interrupted ? ' (interrupted)' : ''}`,
     `  published      ${s.published.messages} messages, ${s.published.readings} readings${faults ? ` (transport faults: ${faults})` : ''}`,
+    ...(s.injected.s3PutErrors + s.injected.alertCallErrors > 0
+      ? [
+          `  injected       ${s.injected.s3PutErrors} S3 PUTs failed with 503, ${s.injected.alertCallErrors} alert calls failed with 500`,
+        ]
+      : []),
     `  broker         ${s.broker.publishesAccepted} accepted, ${s.broker.publishesRefused} refused`,
     `  stream         ${s.stream.recordsPut} records put, ${s.stream.ruleErrorActions} to the rule's error action`,
     `  validator      ${s.validator.invocations} invocations, ${s.validator.retries} retries, ${s.validator.recordsToFailureDestination} records to the failure destination`,

@@ -18,6 +18,7 @@ import { writeRegistry } from '../simulator/registry.ts';
 import { simulateFleet } from '../simulator/simulate.ts';
 import { startAlertsSink } from './alerts-sink.ts';
 import { createEventSourceMapping, onFailureObjectKey } from './event-source-mapping.ts';
+import { startFaultProxy } from './fault-proxy.ts';
 import { startIotBroker } from './iot-broker.ts';
 import { startKinesisStandIn } from './kinesis-stand-in.ts';
 import { type ConservationReport, checkConservation, type PublishedMessage, readLake } from './lake-audit.ts';
@@ -50,6 +51,11 @@ export interface TwinOptions {
   readonly speed: number;
   /** Called about twice a second with progress, for a terminal display. */
   readonly onProgress?: (progress: { published: number; total: number; processed: number }) => void;
+  /**
+   * Transient failures to inject: a share of the validator's S3 PUTs answered `503 SlowDown`, a
+   * share of its alert calls answered 500. What a failure costs is retries, never readings.
+   */
+  readonly inject?: { readonly s3PutErrorRate?: number; readonly alertErrorRate?: number };
   /** Stops publishing early (Ctrl-C): the twin drains what it has and still writes a summary. */
   readonly signal?: AbortSignal;
 }
@@ -72,6 +78,8 @@ export interface TwinSummary {
     readonly readings: number;
     readonly faults: Readonly<Record<string, number>>;
   };
+  /** Transient failures the twin injected (see `inject`). */
+  readonly injected: { readonly s3PutErrors: number; readonly alertCallErrors: number };
   readonly broker: {
     readonly publishesAccepted: number;
     readonly publishesRefused: number;
@@ -156,7 +164,24 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
   const s3 = await startS3StandIn({ buckets: Object.values(TWIN_BUCKETS), directory: join(outDir, 'lake') });
   const sink = await startAlertsSink();
   const kinesis = await startKinesisStandIn({ shardCount: options.shards });
-  const clients = createValidatorClients({ ...sink.clientOverrides, ...s3.clientOverrides });
+  const s3PutErrorRate = options.inject?.s3PutErrorRate ?? 0;
+  const proxy =
+    s3PutErrorRate > 0
+      ? await startFaultProxy({
+          target: s3.endpoint,
+          failureRate: s3PutErrorRate,
+          seed: options.simulation.seed ?? 1,
+        })
+      : undefined;
+  sink.setFailureRate(options.inject?.alertErrorRate ?? 0, options.simulation.seed ?? 1);
+  // The validator reaches S3 through the fault proxy when one is injected; the rule's error action,
+  // the mapping's on-failure destination and the audit talk to S3 directly, as AWS services would.
+  const clients = createValidatorClients({
+    ...sink.clientOverrides,
+    ...s3.clientOverrides,
+    ...(proxy && { s3Endpoint: proxy.endpoint }),
+  });
+  const directS3 = proxy ? createValidatorClients(s3.clientOverrides).s3 : clients.s3;
   const putTimes = new Map<string, number>();
   clients.s3.middlewareStack.add(
     (next, context) => async (args) => {
@@ -172,7 +197,7 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
     ruleName: TWIN_RULE_NAME,
     kinesis: kinesisClient,
     streamName: kinesis.streamName,
-    s3: clients.s3,
+    s3: directS3,
     failuresBucket: TWIN_BUCKETS.failures,
   });
   const broker = await startIotBroker({
@@ -210,7 +235,7 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
     uuid: mappingUuid,
     pollIntervalMs: POLL_INTERVAL_MS,
     onFailure: async (failure) => {
-      await clients.s3.send(
+      await directS3.send(
         new PutObjectCommand({
           Bucket: TWIN_BUCKETS.failures,
           Key: onFailureObjectKey(mappingUuid, failure),
@@ -262,7 +287,7 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
   }
   const drainedMs = Date.now();
 
-  const lake = await readLake(clients.s3, TWIN_BUCKETS, putTimes);
+  const lake = await readLake(directS3, TWIN_BUCKETS, putTimes);
   const conservation = checkConservation(published, lake);
   const latencies: number[] = [];
   for (const [eventId, sentAt] of publishedAt) {
@@ -301,6 +326,7 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
       outputDir: outDir,
     },
     published: { messages: published.length, readings: conservation.published, faults },
+    injected: { s3PutErrors: proxy?.stats.failed ?? 0, alertCallErrors: sink.failedCalls },
     broker: {
       publishesAccepted: broker.stats.publishesAccepted,
       publishesRefused: broker.stats.publishesRefused,
@@ -358,7 +384,7 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
   await writeFile(join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   await writeFile(join(outDir, 'alerts.ndjson'), sink.events.map((e) => `${JSON.stringify(e)}\n`).join(''));
   await source.writeArtefacts(outDir);
-  await Promise.all([broker.close(), sink.close()]);
+  await Promise.all([broker.close(), sink.close(), proxy?.close()]);
   await kinesis.close();
   await s3.close();
   return summary;
