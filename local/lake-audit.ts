@@ -9,6 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { KinesisStreamEvent } from 'aws-lambda';
 import type { RuleEnvelope } from '../lambdas/shared/contract.ts';
+import { RAW_PREFIX } from '../lambdas/shared/pipeline-names.ts';
 import type { OnFailureRecord } from './event-source-mapping.ts';
 import { RULE_ERROR_PREFIX } from './rule-bridge.ts';
 
@@ -91,7 +92,7 @@ export async function readLake(
   putTimes: ReadonlyMap<string, number> = new Map(),
 ): Promise<LakeContents> {
   const raw = new Map<string, { copies: number; writtenAtMs: number }>();
-  const rawKeys = await listKeys(s3, buckets.raw);
+  const rawKeys = await listKeys(s3, buckets.raw, `${RAW_PREFIX}/`);
   await mapLimit(rawKeys, 16, async ({ key, lastModifiedMs }) => {
     const writtenAtMs = putTimes.get(key) ?? lastModifiedMs;
     const lines = gunzipSync(await getObject(s3, buckets.raw, key))

@@ -6,7 +6,7 @@
  * EventBridge and SNS APIs. At the end the twin reads the lake back and checks conservation.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { type RejectionCode, telemetryTopic } from '../lambdas/shared/contract.ts';
@@ -14,7 +14,7 @@ import { buildStageConfig } from '../lib/config.ts';
 import { writeGroundTruth } from '../simulator/injections.ts';
 import { createFleetPublisher } from '../simulator/mqtt-publisher.ts';
 import type { SimulationOptions } from '../simulator/options.ts';
-import { writeRegistry } from '../simulator/registry.ts';
+import { REGISTRY_DIRECTORY, THING_GROUPS_FILE, THINGS_FILE, writeRegistry } from '../simulator/registry.ts';
 import { simulateFleet } from '../simulator/simulate.ts';
 import { startAlertsSink } from './alerts-sink.ts';
 import { createEventSourceMapping, onFailureObjectKey } from './event-source-mapping.ts';
@@ -32,6 +32,8 @@ export const TWIN_BUCKETS = {
   failures: 'sdap-twin-failures',
 };
 export const TWIN_RULE_NAME = 'sdap_twin_telemetry';
+/** Where the registry export lands in the raw bucket (beside, not inside, the telemetry table). */
+export const REGISTRY_PREFIX = 'iot-registry';
 const TWIN_ALERT_BUS = 'sdap-twin-alerts';
 const TWIN_CRITICAL_TOPIC = 'arn:aws:sns:us-east-1:000000000000:sdap-twin-critical-alerts';
 const TWIN_FUNCTION_ARN = 'arn:aws:lambda:us-east-1:000000000000:function:sdap-twin-validator';
@@ -384,6 +386,17 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
   await writeFile(join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   await writeFile(join(outDir, 'alerts.ndjson'), sink.events.map((e) => `${JSON.stringify(e)}\n`).join(''));
   await source.writeArtefacts(outDir);
+  // The registry goes to the lake too, where AWS would land a scheduled export of the IoT registry.
+  for (const path of source.registryFiles) {
+    await directS3.send(
+      new PutObjectCommand({
+        Bucket: TWIN_BUCKETS.raw,
+        Key: `${REGISTRY_PREFIX}/${basename(path)}`,
+        Body: await readFile(join(outDir, path)),
+        ContentType: 'application/x-ndjson',
+      }),
+    );
+  }
   await Promise.all([broker.close(), sink.close(), proxy?.close()]);
   await kinesis.close();
   await s3.close();
@@ -405,6 +418,8 @@ interface MessageSource {
   }>;
   groundTruth(): ReadonlyArray<{ kind: string; deviceId: string; start: string; end: string }>;
   writeArtefacts(outDir: string): Promise<void>;
+  /** Registry files `writeArtefacts` wrote, relative to the output directory. */
+  readonly registryFiles: readonly string[];
 }
 
 function fleetSource(simulation: SimulationOptions, nowMs: number): MessageSource {
@@ -428,6 +443,7 @@ function fleetSource(simulation: SimulationOptions, nowMs: number): MessageSourc
     },
     messages: () => sim,
     groundTruth: () => sim.groundTruth(),
+    registryFiles: [join(REGISTRY_DIRECTORY, THINGS_FILE), join(REGISTRY_DIRECTORY, THING_GROUPS_FILE)],
     writeArtefacts: async (outDir) => {
       await writeGroundTruth(sim.groundTruth(), outDir);
       await writeRegistry(registry, outDir);
@@ -457,6 +473,7 @@ async function payloadSource(file: string, deviceId: string): Promise<MessageSou
     },
     groundTruth: () => [],
     writeArtefacts: async () => undefined,
+    registryFiles: [],
   };
 }
 

@@ -70,6 +70,12 @@ describe('local twin, fleet run', () => {
     expect(truth.length).toBeGreaterThan(0);
     const things = (await readFile(join(outDir, 'registry', 'things.ndjson'), 'utf8')).trim().split('\n');
     expect(things).toHaveLength(40);
+    // The registry export also lands in the lake (s3rver keeps each object as a file).
+    const exported = await readFile(
+      join(outDir, 'lake', 'sdap-twin-raw', 'iot-registry', 'things.ndjson._S3rver_object'),
+      'utf8',
+    );
+    expect(exported.trim().split('\n')).toEqual(things);
   });
 });
 
