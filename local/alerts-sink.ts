@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ClientOverrides } from '../lambdas/shared/aws-clients.ts';
-import { seededUniform } from './fault-proxy.ts';
+import { Random } from '../simulator/random.ts';
 
 export interface ReceivedEvent {
   readonly eventBusName: string;
@@ -47,11 +47,11 @@ export async function startAlertsSink(options: { port?: number } = {}): Promise<
   const events: ReceivedEvent[] = [];
   const notifications: ReceivedNotification[] = [];
   let failureRate = 0;
-  let draw = seededUniform(1);
+  let draws = Random.fromSeed(1).derive('alerts-sink');
 
   let failedCalls = 0;
   const shouldFail = () => {
-    const fail = failureRate > 0 && draw() < failureRate;
+    const fail = failureRate > 0 && draws.next() < failureRate;
     if (fail) failedCalls++;
     return fail;
   };
@@ -114,7 +114,7 @@ export async function startAlertsSink(options: { port?: number } = {}): Promise<
       if (!(share >= 0 && share <= 1))
         throw new Error(`failure rate: received ${share}, expected a number from 0 to 1`);
       failureRate = share;
-      draw = seededUniform(seed);
+      draws = Random.fromSeed(seed).derive('alerts-sink');
     },
     close: () =>
       new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve()))),

@@ -6,6 +6,7 @@
  */
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Random } from '../simulator/random.ts';
 
 export interface FaultProxyOptions {
   /** Where healthy requests go, e.g. `http://127.0.0.1:4568`. */
@@ -34,11 +35,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const target = new URL(options.target);
   const matches = options.matches ?? ((method) => method === 'PUT');
   const stats = { forwarded: 0, failed: 0 };
-  const draw = seededUniform(options.seed ?? 1);
+  const draws = Random.fromSeed(options.seed ?? 1).derive('fault-proxy');
   const server = createServer((req, res) => {
     const method = req.method ?? 'GET';
     if (matches(method, req.url ?? '/')) {
-      if (draw() < options.failureRate) {
+      if (draws.next() < options.failureRate) {
         stats.failed++;
         // Drain the body first: the client is still sending it.
         req.resume();
@@ -72,17 +73,5 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         server.closeAllConnections();
         server.close(() => resolve());
       }),
-  };
-}
-
-/** A small seeded uniform generator (mulberry32): reproducible fault patterns per seed. */
-export function seededUniform(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
