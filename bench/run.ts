@@ -11,13 +11,15 @@
  *              base64 helper instead of the documented `Base64Encoded`, to show what that costs.
  *   (4) the validator bundle's size, and what it is made of.
  *   (5) gzip levels 1, 3, 6 on the raw NDJSON the validator writes.
+ *   (6) the local twin end to end, paced, and hop by hop (see twin.ts).
  *
  * Correctness is checked before anything is timed: both variants must agree, record by record,
  * with each other and with what the generator meant; otherwise the speed numbers mean nothing.
  *
  * Flags: --quick (small data, 3 runs), --json (one JSON object on stdout), --readings N, --runs N,
  * --seed N, --inner-schema (also time the peer wired with `innerSchema`), --strict (exit 2 when a
- * target is missed). Progress goes to stderr.
+ * target is missed), --skip-twin, --twin-only, --twin-runs N (runs of each twin part; --runs, --seed
+ * and --readings apply to (1)-(5) only). Progress goes to stderr.
  */
 
 import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
@@ -35,6 +37,7 @@ import { type BundleReport, measureValidatorBundle } from './bundle-size.ts';
 import { type Dataset, EXPECTED_CODE, generateDataset, type MessageKind, prng } from './data.ts';
 import type { Peer } from './peer.ts';
 import type * as Suite from './suite.ts';
+import { renderTwinTable, runTwinBench, type TwinBenchReport, twinBenchConfig } from './twin.ts';
 
 /** Targets the validator must meet. */
 const TARGETS = {
@@ -86,6 +89,9 @@ const { values: flags } = parseArgs({
     seed: { type: 'string' },
     'inner-schema': { type: 'boolean', default: false },
     strict: { type: 'boolean', default: false },
+    'skip-twin': { type: 'boolean', default: false },
+    'twin-only': { type: 'boolean', default: false },
+    'twin-runs': { type: 'string' },
   },
 });
 
@@ -385,7 +391,27 @@ const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 const pad = (text: string, width: number) => text.padEnd(width);
 const lpad = (text: string, width: number) => text.padStart(width);
 
+/** (6) The twin section; undefined when skipped. */
+async function twinSection(): Promise<TwinBenchReport | undefined> {
+  if (flags['skip-twin']) return undefined;
+  const runs = flags['twin-runs'];
+  const twinConfig = twinBenchConfig(
+    flags.quick,
+    runs === undefined ? undefined : positiveInt('twin-runs', runs, 1),
+  );
+  log(
+    `twin: ${twinConfig.runs} runs at full speed, ${twinConfig.runs} paced, ${twinConfig.runs} rounds of hops...`,
+  );
+  return runTwinBench(twinConfig, log, collectGarbage);
+}
+
 async function main(): Promise<number> {
+  if (flags['twin-only']) {
+    const twin = (await twinSection()) as TwinBenchReport;
+    process.stdout.write(flags.json ? `${JSON.stringify({ twin }, null, 2)}\n` : renderTwinTable(twin));
+    if (!twin.ok) return 1;
+    return flags.strict && !twin.target.met ? 2 : 0;
+  }
   const started = performance.now();
   const startLoad = loadavg()[0] ?? 0;
   log(`generating ${fmt(config.readings)} readings (seed ${config.seed})...`);
@@ -439,14 +465,17 @@ async function main(): Promise<number> {
   );
   const report = buildReport({ dataset, correctness, times, compressedBytes, bundle, started, startLoad });
 
+  const twin = await twinSection();
+
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ ...report, ...(twin && { twin }) }, null, 2)}\n`);
   } else {
-    process.stdout.write(renderTable(report));
+    process.stdout.write(renderTable(report) + (twin ? renderTwinTable(twin) : ''));
   }
-  if (!correctness.ok) return 1;
+  if (!correctness.ok || (twin && !twin.ok)) return 1;
   const { pass } = report;
-  if (flags.strict && !(pass.oursVsFloor && pass.oursVsPeer && pass.bundle)) return 2;
+  if (flags.strict && !(pass.oursVsFloor && pass.oursVsPeer && pass.bundle && (twin?.target.met ?? true)))
+    return 2;
   return 0;
 }
 
