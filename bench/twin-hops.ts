@@ -15,9 +15,10 @@
  * of (d). Each hop is checked before its number counts: every message accepted, every record put,
  * processed, every object written, and conservation of readings across (d).
  */
+
 import { performance } from 'node:perf_hooks';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import type { Context, KinesisStreamEvent } from 'aws-lambda';
+import type { KinesisStreamEvent } from 'aws-lambda';
 import { createValidatorClients, type ValidatorClients } from '../lambdas/shared/aws-clients.ts';
 import {
   type BatchPlan,
@@ -31,6 +32,7 @@ import { createEventSourceMapping, onFailureObjectKey } from '../local/event-sou
 import { startIotBroker } from '../local/iot-broker.ts';
 import { startKinesisStandIn } from '../local/kinesis-stand-in.ts';
 import { checkConservation, readLake } from '../local/lake-audit.ts';
+import { importValidatorQuietly, lambdaContext } from '../local/lambda-runtime.ts';
 import { createRuleBridge } from '../local/rule-bridge.ts';
 import { startS3StandIn } from '../local/s3-stand-in.ts';
 import { TWIN_BUCKETS, TWIN_RULE_NAME } from '../local/twin.ts';
@@ -121,22 +123,6 @@ async function measure<T>(
   };
 }
 
-const lambdaContext = (): Context =>
-  ({
-    functionName: 'sdap-bench-validator',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: FUNCTION_ARN,
-    memoryLimitInMB: '512',
-    awsRequestId: crypto.randomUUID(),
-    logGroupName: '/aws/lambda/sdap-bench-validator',
-    logStreamName: 'bench',
-    callbackWaitsForEmptyEventLoop: true,
-    getRemainingTimeInMillis: () => 60_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  }) as Context;
-
 /** One round of every hop, in pipeline order; (b) fills the stream that (c) and (d) read. */
 export async function measureHopRound(options: HopRoundOptions): Promise<HopRound> {
   const problems: string[] = [];
@@ -144,10 +130,7 @@ export async function measureHopRound(options: HopRoundOptions): Promise<HopRoun
     if (!ok) problems.push(problem);
   };
   const gc = options.collectGarbage;
-  // The validator reads its logger settings when first imported (as in runTwin).
-  process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
-  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
-  const { createHandler } = await import('../lambdas/validator/handler.ts');
+  const { createHandler } = await importValidatorQuietly();
 
   // (0) Fleet time ends now, as in runTwin, so that device timestamps pass the validator's clock checks.
   const simulate = await measure(gc, () => {
@@ -272,7 +255,7 @@ export async function measureHopRound(options: HopRoundOptions): Promise<HopRoun
       uuid: 'bench-validate',
       handler: (event) => {
         events.push(event);
-        return validator(event, lambdaContext());
+        return validator(event, lambdaContext('sdap-bench-validator', FUNCTION_ARN));
       },
       onFailure: async (failure) => {
         await clients.s3.send(

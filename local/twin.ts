@@ -5,10 +5,11 @@
  * unchanged, which writes to a real S3 API (s3rver) and sends alerts to a sink speaking the
  * EventBridge and SNS APIs. At the end the twin reads the lake back and checks conservation.
  */
+
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import type { Context } from 'aws-lambda';
+import { createValidatorClients } from '../lambdas/shared/aws-clients.ts';
 import { type RejectionCode, telemetryTopic } from '../lambdas/shared/contract.ts';
 import { buildStageConfig } from '../lib/config.ts';
 import { writeGroundTruth } from '../simulator/injections.ts';
@@ -22,6 +23,7 @@ import { startFaultProxy } from './fault-proxy.ts';
 import { startIotBroker } from './iot-broker.ts';
 import { startKinesisStandIn } from './kinesis-stand-in.ts';
 import { type ConservationReport, checkConservation, type PublishedMessage, readLake } from './lake-audit.ts';
+import { importValidatorQuietly, lambdaContext } from './lambda-runtime.ts';
 import { createRuleBridge } from './rule-bridge.ts';
 import { startS3StandIn } from './s3-stand-in.ts';
 
@@ -129,22 +131,6 @@ export interface TwinSummary {
   >;
 }
 
-const lambdaContext = (): Context =>
-  ({
-    functionName: 'sdap-twin-validator',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: TWIN_FUNCTION_ARN,
-    memoryLimitInMB: '512',
-    awsRequestId: crypto.randomUUID(),
-    logGroupName: '/aws/lambda/sdap-twin-validator',
-    logStreamName: 'twin',
-    callbackWaitsForEmptyEventLoop: true,
-    getRemainingTimeInMillis: () => 60_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  }) as Context;
-
 export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
   const started = Date.now();
   const outDir = resolve(options.outDir);
@@ -156,12 +142,7 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
     ? await payloadSource(options.payloadsFile, options.payloadsDevice ?? 'debug-device-1')
     : fleetSource(options.simulation, started);
   const things = new Set(source.deviceIds);
-
-  // The handler reads its logger settings when first imported: keep the twin's terminal readable.
-  process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
-  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
-  const { createHandler } = await import('../lambdas/validator/handler.ts');
-  const { createValidatorClients } = await import('../lambdas/shared/aws-clients.ts');
+  const { createHandler } = await importValidatorQuietly();
 
   const s3 = await startS3StandIn({ buckets: Object.values(TWIN_BUCKETS), directory: join(outDir, 'lake') });
   const sink = await startAlertsSink();
@@ -226,7 +207,7 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
       executionRoleArn: 'arn:aws:iam::000000000000:role/sdap-twin-validator',
     },
     functionArn: TWIN_FUNCTION_ARN,
-    handler: (event) => validator(event, lambdaContext()),
+    handler: (event) => validator(event, lambdaContext('sdap-twin-validator', TWIN_FUNCTION_ARN)),
     startingPosition: 'TRIM_HORIZON',
     batchSize: stage.batchSize,
     maximumBatchingWindowMs: stage.maxBatchingWindowSeconds * 1000,
