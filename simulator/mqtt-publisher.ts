@@ -94,11 +94,11 @@ export function createFleetPublisher(options: PublisherOptions): FleetPublisher 
     if (secure && options.credentials) {
       const { certDir, caFile } = options.credentials;
       ca ??= readRequired(caFile, 'CA file');
-      const [cert, key, caBytes] = await Promise.all([
-        readRequired(join(certDir, `${deviceId}.cert.pem`), 'device certificate'),
-        readRequired(join(certDir, `${deviceId}.private.key`), 'device key'),
-        ca,
-      ]);
+      // One at a time, shared CA first: when several files are missing, the error always names the
+      // same one (the one every device needs) instead of whichever read failed first.
+      const caBytes = await ca;
+      const cert = await readRequired(join(certDir, `${deviceId}.cert.pem`), 'device certificate');
+      const key = await readRequired(join(certDir, `${deviceId}.private.key`), 'device key');
       tls = { cert, key, ca: caBytes, rejectUnauthorized: true };
     }
     return new Promise((resolve, reject) => {
