@@ -32,6 +32,8 @@ export const TWIN_BUCKETS = {
   raw: 'sdap-twin-raw',
   quarantine: 'sdap-twin-quarantine',
   failures: 'sdap-twin-failures',
+  /** The batch stage's output: curated Parquet, aggregates, data quality. */
+  curated: 'sdap-twin-curated',
 };
 export const TWIN_RULE_NAME = 'sdap_twin_telemetry';
 /** Where the registry export lands in the raw bucket (beside, not inside, the telemetry table). */
