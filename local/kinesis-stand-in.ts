@@ -8,8 +8,6 @@
  * Kinesalite does not throttle, does not enforce the per-shard read and write limits, and reports
  * `MillisBehindLatest` as 0; the event source mapping therefore measures iterator age itself.
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -18,9 +16,7 @@ import {
   ListShardsCommand,
 } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-// kinesalite ships CommonJS without types.
-// @ts-expect-error no type declarations
-import kinesalite from 'kinesalite';
+import { startEmulator } from './emulator-process.ts';
 
 /** Kinesalite does not check signatures: any credentials do; these make the twin's traffic obvious. */
 export const KINESALITE_CREDENTIALS = { accessKeyId: 'sdap-twin', secretAccessKey: 'sdap-twin' } as const;
@@ -32,14 +28,6 @@ export const DEFAULT_TWIN_SHARD_COUNT = 4;
 /** How long `createStream` waits for ACTIVE before giving up. */
 const ACTIVE_TIMEOUT_MS = 5_000;
 const ACTIVE_POLL_MS = 5;
-
-interface KinesaliteOptions {
-  readonly createStreamMs: number;
-  readonly deleteStreamMs: number;
-  readonly updateStreamMs: number;
-  readonly shardLimit: number;
-}
-const createKinesalite = kinesalite as (options: KinesaliteOptions) => Server;
 
 /** One stream on the stand-in, as the mapping and the producers address it. */
 export interface StandInStream {
@@ -77,25 +65,29 @@ export interface KinesisStandInOptions {
    * @default 100
    */
   readonly shardLimit?: number;
+  /**
+   * Run kinesalite in a child process (see emulator-process.ts), so that it does not share a core
+   * with the caller. Costs a few hundred milliseconds of start-up.
+   * @default false
+   */
+  readonly inChildProcess?: boolean;
 }
 
 export async function startKinesisStandIn(options: KinesisStandInOptions = {}): Promise<KinesisStandIn> {
   const shardCount = options.shardCount ?? DEFAULT_TWIN_SHARD_COUNT;
   assertShardCount(shardCount);
-  const server = createKinesalite({
+  const settings = {
     createStreamMs: 0,
     deleteStreamMs: 0,
     updateStreamMs: 0,
     shardLimit: options.shardLimit ?? 100,
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+  const server = await startEmulator(
+    'kinesalite',
+    { ...settings, port: options.port ?? 0 },
+    options.inChildProcess ?? false,
+  );
+  const endpoint = `http://127.0.0.1:${server.port}`;
   const clients = new Set<KinesisClient>();
   let region = 'us-east-1';
   const createClient = (overrides: Partial<KinesisClientConfig> = {}): KinesisClient => {
@@ -172,9 +164,8 @@ async function createActiveStream(
   }
 }
 
-async function closeAll(server: Server, clients: Set<KinesisClient>): Promise<void> {
+async function closeAll(server: { close(): Promise<void> }, clients: Set<KinesisClient>): Promise<void> {
   for (const client of clients) client.destroy();
   clients.clear();
-  // Kinesalite's close closes its store first and requires a callback.
-  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+  await server.close();
 }

@@ -6,10 +6,8 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-// s3rver ships CommonJS without types.
-// @ts-expect-error no type declarations
-import S3rver from 's3rver';
 import type { ClientOverrides } from '../lambdas/shared/aws-clients.ts';
+import { startEmulator } from './emulator-process.ts';
 
 /** s3rver accepts only these credentials when it checks signatures. */
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
@@ -28,19 +26,23 @@ export interface S3StandInOptions {
   readonly directory?: string;
   /** @default 0 (any free port) */
   readonly port?: number;
+  /**
+   * Run s3rver in a child process (see emulator-process.ts), so that it does not share a core with
+   * the caller. Costs a few hundred milliseconds of start-up.
+   * @default false
+   */
+  readonly inChildProcess?: boolean;
 }
 
 export async function startS3StandIn(options: S3StandInOptions): Promise<S3StandIn> {
   const directory = options.directory ?? (await mkdtemp(join(tmpdir(), 'sdap-s3-')));
-  const server = new S3rver({
-    address: '127.0.0.1',
-    port: options.port ?? 0,
-    silent: true,
-    directory,
-    configureBuckets: options.buckets.map((name) => ({ name, configs: [] })),
-  });
-  const address: { port: number } = await server.run();
-  const endpoint = `http://127.0.0.1:${address.port}`;
+  const port = options.port ?? 0;
+  const server = await startEmulator(
+    's3rver',
+    { directory, buckets: options.buckets, port },
+    options.inChildProcess ?? false,
+  );
+  const endpoint = `http://127.0.0.1:${server.port}`;
   return {
     endpoint,
     directory,

@@ -64,6 +64,13 @@ export interface TwinOptions {
   readonly inject?: { readonly s3PutErrorRate?: number; readonly alertErrorRate?: number };
   /** Stops publishing early (Ctrl-C): the twin drains what it has and still writes a summary. */
   readonly signal?: AbortSignal;
+  /**
+   * Run kinesalite and s3rver in child processes. In the twin's process they share one thread with
+   * the broker, the mapping and the handler, and that thread bounds the run; as children they use
+   * the machine's other cores.
+   * @default true
+   */
+  readonly emulatorsInChildProcesses?: boolean;
 }
 
 /** The run's summary. Field names are part of the interface: they are documented in the README. */
@@ -146,9 +153,20 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
   const things = new Set(source.deviceIds);
   const { createHandler } = await importValidatorQuietly();
 
-  const s3 = await startS3StandIn({ buckets: Object.values(TWIN_BUCKETS), directory: join(outDir, 'lake') });
-  const sink = await startAlertsSink();
-  const kinesis = await startKinesisStandIn({ shardCount: options.shards });
+  const inChildProcess = options.emulatorsInChildProcesses ?? true;
+  const startups = [
+    startS3StandIn({ buckets: Object.values(TWIN_BUCKETS), directory: join(outDir, 'lake'), inChildProcess }),
+    startKinesisStandIn({ shardCount: options.shards, inChildProcess }),
+    startAlertsSink(),
+  ] as const;
+  // If one stand-in fails to start, the others are closed (a child process would outlive the error).
+  const settled = await Promise.allSettled(startups);
+  const failed = settled.find((result) => result.status === 'rejected');
+  if (failed) {
+    await Promise.allSettled(settled.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
+    throw failed.reason;
+  }
+  const [s3, kinesis, sink] = await Promise.all(startups);
   const s3PutErrorRate = options.inject?.s3PutErrorRate ?? 0;
   const proxy =
     s3PutErrorRate > 0
