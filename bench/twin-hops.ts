@@ -171,9 +171,14 @@ export async function measureHopRound(options: HopRoundOptions): Promise<HopRoun
   );
 
   const lakeDirectory = `${options.directory}/lake`;
-  const s3 = await startS3StandIn({ buckets: Object.values(TWIN_BUCKETS), directory: lakeDirectory });
+  // As in runTwin: the emulators in child processes, everything else in this one.
+  const s3 = await startS3StandIn({
+    buckets: Object.values(TWIN_BUCKETS),
+    directory: lakeDirectory,
+    inChildProcess: true,
+  });
   const sink = await startAlertsSink();
-  const kinesis = await startKinesisStandIn({ shardCount: options.shards });
+  const kinesis = await startKinesisStandIn({ shardCount: options.shards, inChildProcess: true });
   const kinesisClient = kinesis.createClient();
   const clients = createValidatorClients({ ...sink.clientOverrides, ...s3.clientOverrides });
   let putsClient: ValidatorClients | undefined;
@@ -295,6 +300,7 @@ export async function measureHopRound(options: HopRoundOptions): Promise<HopRoun
     puts = await startS3StandIn({
       buckets: Object.values(TWIN_BUCKETS),
       directory: `${options.directory}/s3-put`,
+      inChildProcess: true,
     });
     putsClient = createValidatorClients({ ...sink.clientOverrides, ...puts.clientOverrides });
     const writeDeps = { ...targets, clients: putsClient };

@@ -530,7 +530,8 @@ export function renderTwinTable(report: TwinBenchReport): string {
     '',
     `sdap twin bench (${report.method.node}; ${fleet.devices} devices x ${fleet.hours} fleet h x ${fleet.readingsPerMessage} readings/message, seed ${fleet.seed}, default faults, ${fleet.shards} shards)`,
     `  data: ${fmt(fleet.messages)} MQTT messages, ${fmt(fleet.readings)} readings`,
-    `  ONE Node process: every stand-in and the handler share one JavaScript thread (one core); libuv's pool and GC helpers may use the other`,
+    `  the twin's process runs the simulator, publisher, broker, rule bridge, mapping, handler and alert sink on one JavaScript thread;`,
+    `  kinesalite and s3rver run in child processes (as in runTwin), so the thread's work is the clients' side of their calls`,
     `  statistic: median [min-max] spread over ${runs} runs; load average ${report.method.loadAverage.start.toFixed(2)} at start, ${report.method.loadAverage.end.toFixed(2)} at end (other processes share the cores)`,
     '',
     `(1) End to end, as fast as it goes (runTwin, speed 0)     median [min-max] spread`,
@@ -540,7 +541,7 @@ export function renderTwinTable(report: TwinBenchReport): string {
       : [
           `  while publishing (${range(mp.seconds, 1, false)} s): ${range(mp.processedReadingsPerSecond, 0, false)} readings/s processed (${range(mp.processedShare, 2, false)} of all by its end);`,
           `    backlog grows ${range(mp.backlogTrendPerSecond, 0, false)} messages/s; CPU cores ${range(mp.cpuCores, 2, false)}; main-thread event-loop utilisation ${range(mp.elu, 2, false)}`,
-          `    (publisher, broker and rule bridge take the one thread while the fleet floods in; the stream is read after)`,
+          `    (publisher, broker and rule bridge take the twin's thread while the fleet floods in; the stream is read after)`,
         ]),
     `  after publishing, draining the backlog: ${range(max.drainReadingsPerSecond)} readings/s; runTwin's figure averages the two phases`,
     `  latency publish -> raw p50 ${range(max.latencyP50Ms)} ms, p99 ${range(max.latencyP99Ms)} ms (queueing: the fleet is published faster than it drains)`,
@@ -582,13 +583,13 @@ export function renderTwinTable(report: TwinBenchReport): string {
     '',
     `  BOUND: ${bound?.label} at ${fmt(hops.bound.readingsPerSecond)} readings/s alone; inside it, ${within?.label} is the slowest part (${pct(within?.shareOfValidate ?? Number.NaN)} of its time)`,
     `  serial estimate 1/sum(1/rate) of (0)+(a)+(b)+(d): ${fmt(hops.serialEstimateReadingsPerSecond)} readings/s vs ${fmt(maxMedian)} measured end to end (${pct(maxMedian / hops.serialEstimateReadingsPerSecond)}):`,
-    `  in one process the hops do not overlap, their times add up; no single stand-in saturates alone, the one JavaScript thread does`,
-    '  what each component costs that thread (wall ms per 1,000 readings, alone):',
+    `  on the twin's thread the hops do not overlap, their times add up; the emulators' own work runs beside it in the children`,
+    '  what each component costs (wall ms per 1,000 readings, alone):',
     ...hops.byComponent.map(
       (c) =>
         `    ${c.component.padEnd(52)}${fmt(c.msPer1kReadings, 1).padStart(7)}${pct(c.share).padStart(7)}`,
     ),
-    `  costliest for the thread: ${costliest?.component} (${pct(costliest?.share ?? Number.NaN)} of the summed time)`,
+    `  costliest: ${costliest?.component} (${pct(costliest?.share ?? Number.NaN)} of the summed time)`,
     '',
     report.ok
       ? `twin section done in ${report.elapsedSeconds.toFixed(0)} s`
