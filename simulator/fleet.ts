@@ -379,7 +379,9 @@ function buildSite(root: Random, siteIndex: number, cityOffset: number): Site {
     siteId,
     name: round === 0 ? city.city : `${city.city} ${round + 1}`,
     city: city.city,
-    latitudeDeg: city.latitudeDeg,
+    // Further sites of a city lie a few kilometres north of the first: a weather provider is asked
+    // by coordinates, so each site needs its own.
+    latitudeDeg: round === 0 ? city.latitudeDeg : Math.round((city.latitudeDeg + 0.05 * round) * 100) / 100,
     longitudeDeg: city.longitudeDeg,
     utcOffsetHours: city.utcOffsetHours,
     climate: {

@@ -38,3 +38,37 @@ export const ALERT_DETAIL_TYPE = 'Telemetry Alert';
 export const RAW_PREFIX = 'telemetry';
 export const QUARANTINE_PREFIX = 'rejected';
 export const RAW_PARTITION_KEYS = ['device_type', 'ingest_date', 'ingest_hour'] as const;
+
+/** Environment variables the weather ingest function reads at cold start. */
+export const WEATHER_ENV = {
+  rawBucket: 'RAW_BUCKET_NAME',
+  providerUrl: 'WEATHER_PROVIDER_URL',
+  providerName: 'WEATHER_PROVIDER_NAME',
+  /** Name or ARN of the secret holding the provider's API key; unset when the provider needs none. */
+  apiKeySecretId: 'WEATHER_API_KEY_SECRET_ID',
+  lookbackHours: 'WEATHER_LOOKBACK_HOURS',
+} as const;
+
+/** Powertools' `service` dimension of the weather ingest function's metrics. */
+export const WEATHER_SERVICE_NAME = 'weather-ingest';
+
+/** Metrics the weather ingest function emits once per run, all with unit Count and dimension `service`. */
+export const WEATHER_METRICS = {
+  hoursFetched: 'WeatherHoursFetched',
+  hoursMissing: 'WeatherHoursMissing',
+  sitesFailed: 'WeatherSitesFailed',
+} as const;
+
+/**
+ * Weather in the raw bucket: `weather/weather_date=YYYY-MM-DD/<siteId>.ndjson`, one line per site-hour
+ * (UTC dates and hours).
+ */
+export const WEATHER_PREFIX = 'weather';
+export const WEATHER_PARTITION_KEY = 'weather_date';
+
+/**
+ * Where the scheduled export of the IoT registry lands in the raw bucket; the weather function reads
+ * the site groups (with their coordinates) from the thing-groups file.
+ */
+export const IOT_REGISTRY_PREFIX = 'iot-registry';
+export const IOT_REGISTRY_THING_GROUPS_KEY = `${IOT_REGISTRY_PREFIX}/thing-groups.ndjson`;

@@ -11,6 +11,15 @@ import {
 const START_MS = Date.parse('2025-01-13T00:00:00Z');
 
 describe('buildFleet', () => {
+  it('gives every site its own coordinates, also when a city has several sites', () => {
+    const fleet = buildFleet({ seed: 1, devices: 4_000, startMs: START_MS });
+
+    const coordinates = new Set(fleet.sites.map((site) => `${site.latitudeDeg},${site.longitudeDeg}`));
+
+    expect(fleet.sites.length).toBeGreaterThan(30);
+    expect(coordinates.size).toBe(fleet.sites.length);
+  });
+
   it('places N devices in ceil(N / 100) sites with valid, unique thing names', () => {
     const fleet = buildFleet({ seed: 1, devices: 250, startMs: START_MS });
     expect(fleet.devices).toHaveLength(250);
