@@ -5,6 +5,8 @@
  *   sdap start            the local twin with defaults that show the product (what `npm start` runs)
  *   sdap twin [options]   the local twin: simulated fleet -> MQTT -> rule -> Kinesis -> validator -> S3
  *   sdap simulate [opts]  the device fleet, published over MQTT to a twin or to AWS IoT Core (mTLS)
+ *   sdap etl --stage S    start a deployed stage's ETL workflow over an hour range (backfill)
+ *   sdap status --stage S latest ETL executions and Glue job runs of a deployed stage
  *   sdap schema [--check] write (or check) the contract's JSON Schema file
  *
  * Every command validates its flags and fails with a message naming the flag, the value received
@@ -36,6 +38,15 @@ const commands: Record<string, { summary: string; run: Command }> = {
   simulate: {
     summary: 'simulate the fleet and publish it to a twin or to AWS IoT Core (see sdap simulate --help)',
     run: simulateCommand,
+  },
+  etl: {
+    summary: "start a deployed stage's ETL workflow over whole UTC hours (see sdap etl --help)",
+    // Imported when used: the AWS clients would slow every other command's start.
+    run: async (args) => (await import('../ops/etl-command.ts')).etlCommand(args),
+  },
+  status: {
+    summary: 'latest ETL executions and Glue job runs of a deployed stage (see sdap status --help)',
+    run: async (args) => (await import('../ops/status-command.ts')).statusCommand(args),
   },
   schema: {
     summary: 'write the contract JSON Schema (--check: fail if the committed file is stale)',

@@ -86,11 +86,22 @@ describe('sdap command line', () => {
     expect(out.stderr).toContain('CA file missing-certs/AmazonRootCA1.pem: no such file');
   }, 30_000);
 
+  it('fails when the ops commands lack a stage, naming the flag and the stages', async () => {
+    const etl = await sdap('etl', '--from', '2026-11-27T10:00:00Z');
+    const status = await sdap('status');
+
+    expect(etl.code).toBe(2);
+    expect(etl.stderr).toContain('--stage');
+    expect(status.code).toBe(2);
+    expect(status.stderr).toContain('--stage: missing, expected one of dev, prod');
+  }, 30_000);
+
   it('rejects an unknown command with the list of commands', async () => {
     const out = await sdap('deploy-everything');
     expect(out.code).toBe(2);
     expect(out.stderr).toContain("unknown command 'deploy-everything'");
     expect(out.stderr).toContain('twin');
+    expect(out.stderr).toContain('status');
   }, 30_000);
 });
 
