@@ -4,6 +4,8 @@
  *
  *   sdap start            the local twin with defaults that show the product (what `npm start` runs)
  *   sdap twin [options]   the local twin: simulated fleet -> MQTT -> rule -> Kinesis -> validator -> S3
+ *   sdap twin --serve     the same pipeline kept running for real devices and tools (docs/twin-serve.md)
+ *   sdap twin certs       device certificates from the twin's own CA, for a serving twin
  *   sdap simulate [opts]  the device fleet, published over MQTT to a twin or to AWS IoT Core (mTLS)
  *   sdap etl --stage S    start a deployed stage's ETL workflow over an hour range (backfill)
  *   sdap status --stage S latest ETL executions and Glue job runs of a deployed stage
@@ -32,7 +34,8 @@ const commands: Record<string, { summary: string; run: Command }> = {
     run: (args) => twinCommand(args, START_DEFAULTS),
   },
   twin: {
-    summary: 'run the streaming path locally: fleet -> MQTT -> rule -> Kinesis -> validator -> S3',
+    summary:
+      'run the streaming path locally: fleet -> MQTT -> rule -> Kinesis -> validator -> S3 (--serve: for your own clients; certs: their certificates)',
     run: (args) => twinCommand(args),
   },
   simulate: {

@@ -128,17 +128,28 @@ export async function readLake(
     const failure = body as OnFailureRecord;
     const event = JSON.parse(failure.payload ?? '{"Records":[]}') as KinesisStreamEvent;
     for (const record of event.Records) {
-      const envelope = JSON.parse(
-        Buffer.from(record.kinesis.data, 'base64').toString('utf8'),
-      ) as RuleEnvelope;
+      const data = Buffer.from(record.kinesis.data, 'base64');
+      const envelope = ruleEnvelopeOf(data);
+      // A record a producer put on the stream directly is the device payload itself.
       deadLettered.push({
-        deviceId: envelope.deviceId,
-        payload: Buffer.from(envelope.payload, 'base64'),
+        deviceId: envelope?.deviceId ?? '',
+        payload: envelope ? Buffer.from(envelope.payload, 'base64') : data,
         source: 'event-source-mapping',
       });
     }
   });
   return { raw, rawObjects: rawKeys.length, quarantineObjects, deadLettered };
+}
+
+/** The topic rule's envelope, when a stream record has its shape (as the validator decides it). */
+function ruleEnvelopeOf(data: Buffer): RuleEnvelope | undefined {
+  try {
+    const value = JSON.parse(data.toString('utf8')) as Partial<RuleEnvelope> | null;
+    if (typeof value?.payload !== 'string' || typeof value.topic !== 'string') return undefined;
+    return value as RuleEnvelope;
+  } catch {
+    return undefined;
+  }
 }
 
 const messageKey = (deviceId: string, payload: Buffer) =>

@@ -1,12 +1,38 @@
 /**
  * `sdap twin` and `sdap start`: flags, their validation, the progress display and the summary.
+ * `sdap twin --serve` keeps the twin running for outside clients (twin-serve.ts); `sdap twin certs`
+ * issues and revokes the device certificates those clients connect with (twin-ca.ts).
  */
+import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MAX_READINGS_PER_MESSAGE } from '../lambdas/shared/contract.ts';
-import { FLEET_FLAGS, parseFleetFlags, parseNumberFlag } from '../simulator/fleet-flags.ts';
+import { FLEET_FLAGS, FlagError, parseFleetFlags, parseNumberFlag } from '../simulator/fleet-flags.ts';
 import { DEFAULT_DEVICES, DEFAULT_DURATION_HOURS, DEFAULT_SEED, MAX_DEVICES } from '../simulator/options.ts';
 import { DEFAULT_FAULT_RATES, FAULT_KINDS, type FaultKind } from '../simulator/transport-faults.ts';
 import { runTwin, type TwinSummary } from './twin.ts';
+import {
+  CA_CERT_FILE,
+  certsDirectory,
+  DEVICES_DIRECTORY,
+  issueDeviceCertificate,
+  loadOrCreateCa,
+  normaliseSerial,
+  readIssuedThings,
+  readRevoked,
+  revokeDeviceCertificate,
+  TwinCaError,
+} from './twin-ca.ts';
+import {
+  formatEndpoints,
+  formatServeSummary,
+  SERVE_DEFAULT_HOST,
+  SERVE_DEFAULT_PORTS,
+  ServeError,
+  type ServeOptions,
+  serveTwin,
+} from './twin-serve.ts';
 
 /** Defaults of `npm start`: a fleet that shows the product in about a minute on two cores. */
 export const START_DEFAULTS = { devices: 300, hours: 3, readingsPerMessage: 5 } as const;
@@ -27,6 +53,8 @@ const FLAGS = {
 } as const;
 
 export const TWIN_USAGE = `usage: sdap twin [options]   (sdap start = the same with the defaults of npm start)
+       sdap twin --serve [serve options]   keep the twin running for your own devices and tools
+       sdap twin certs [certs options]     device certificates for a serving twin
 
   --devices N               fleet size, 1..${MAX_DEVICES} (default ${DEFAULT_DEVICES}; start: ${START_DEFAULTS.devices})
   --hours H                 fleet hours to simulate, ending now (default ${DEFAULT_DURATION_HOURS}; start: ${START_DEFAULTS.hours})
@@ -42,7 +70,21 @@ export const TWIN_USAGE = `usage: sdap twin [options]   (sdap start = the same w
   --payloads FILE           publish each line of FILE verbatim as one MQTT message (instead of a fleet)
   --device ID               the device that publishes --payloads (default debug-device-1)
   --json                    print the summary as JSON
-  --quiet                   no progress display`;
+  --quiet                   no progress display
+
+serve options (sdap twin --serve):
+  --mqtt-port N             MQTT over mutual TLS (default ${SERVE_DEFAULT_PORTS.mqtt}; 0 = any free port)
+  --mqtt-host ADDRESS       where the broker listens (default ${SERVE_DEFAULT_HOST}; 0.0.0.0 for devices on the network)
+  --kinesis-port N          the Kinesis API, on loopback (default ${SERVE_DEFAULT_PORTS.kinesis})
+  --s3-port N               the S3 API, on loopback (default ${SERVE_DEFAULT_PORTS.s3})
+  --shards N, --inject SPEC, --out DIR, --json   as above
+
+certs options (sdap twin certs):
+  --device ID               issue a key and certificate for thing ID (repeatable; kept if one exists)
+  --devices-from-registry FILE   the same for every thing in a registry file (registry/things.ndjson)
+  --revoke ID               revoke the certificate of thing ID (repeatable)
+  --list                    list the issued certificates
+  --out DIR                 output directory holding certs/ (default ${DEFAULT_OUT_DIR})`;
 
 function parseInject(spec: string): { s3PutErrorRate?: number; alertErrorRate?: number } {
   const inject: { s3PutErrorRate?: number; alertErrorRate?: number } = {};
@@ -132,11 +174,239 @@ export function parseTwinArgs(args: string[], defaults: Partial<typeof START_DEF
   };
 }
 
+const SERVE_FLAGS = {
+  serve: { type: 'boolean' },
+  'mqtt-port': { type: 'string' },
+  'mqtt-host': { type: 'string' },
+  'kinesis-port': { type: 'string' },
+  's3-port': { type: 'string' },
+  shards: { type: 'string' },
+  inject: { type: 'string' },
+  out: { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface ParsedServeArgs {
+  readonly help: boolean;
+  readonly json: boolean;
+  readonly serve: Omit<ServeOptions, 'signal' | 'onReady' | 'onLog'>;
+}
+
+/** Parses and validates `sdap twin --serve`'s flags. */
+export function parseServeArgs(args: string[]): ParsedServeArgs {
+  let values: ReturnType<typeof parseArgs<{ options: typeof SERVE_FLAGS }>>['values'];
+  try {
+    ({ values } = parseArgs({ args, options: SERVE_FLAGS, strict: true, allowPositionals: false }));
+  } catch (error) {
+    const message = (error as Error).message;
+    // Fleet flags describe a simulated fleet; a serving twin takes whatever clients send.
+    throw new TwinUsageError(
+      /Unknown option/.test(message)
+        ? `${message} with --serve (devices publish on their own: see sdap simulate --help)`
+        : message,
+    );
+  }
+  try {
+    const port = (flag: keyof typeof SERVE_FLAGS) =>
+      parseNumberFlag(flag, values[flag] as string | undefined, { min: 0, max: 65_535, integer: true });
+    const mqtt = port('mqtt-port');
+    const kinesis = port('kinesis-port');
+    const s3 = port('s3-port');
+    const shards = parseNumberFlag('shards', values.shards, { min: 1, max: 16, integer: true });
+    const inject = values.inject === undefined ? undefined : parseInject(values.inject);
+    const host = values['mqtt-host'];
+    if (host !== undefined && !/^[0-9a-zA-Z.:-]+$/.test(host)) {
+      throw new TwinUsageError(`--mqtt-host: received '${host}', expected an IP address or host name`);
+    }
+    return {
+      help: values.help ?? false,
+      json: values.json ?? false,
+      serve: {
+        outDir: values.out ?? DEFAULT_OUT_DIR,
+        shards: shards ?? DEFAULT_SHARDS,
+        ports: {
+          ...(mqtt !== undefined && { mqtt }),
+          ...(kinesis !== undefined && { kinesis }),
+          ...(s3 !== undefined && { s3 }),
+        },
+        ...(host !== undefined && { mqttHost: host }),
+        ...(inject && { inject }),
+      },
+    };
+  } catch (error) {
+    if (error instanceof FlagError) throw new TwinUsageError(error.message);
+    throw error;
+  }
+}
+
+/** `sdap twin --serve`: serves until Ctrl-C, then prints the summary; returns the exit code. */
+export async function serveCommand(args: string[]): Promise<number> {
+  let parsed: ParsedServeArgs;
+  try {
+    parsed = parseServeArgs(args);
+  } catch (error) {
+    if (error instanceof TwinUsageError) {
+      console.error(`${error.message}\n\n${TWIN_USAGE}`);
+      return 2;
+    }
+    throw error;
+  }
+  if (parsed.help) {
+    console.log(TWIN_USAGE);
+    return 0;
+  }
+  const abort = new AbortController();
+  const stop = () => {
+    if (abort.signal.aborted) process.exit(130);
+    abort.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    const summary = await serveTwin({
+      ...parsed.serve,
+      signal: abort.signal,
+      // The endpoints go to stdout even with --json, before the summary: clients need them first.
+      onReady: (endpoints) =>
+        parsed.json ? console.log(JSON.stringify({ endpoints })) : console.log(formatEndpoints(endpoints)),
+      onLog: (line) =>
+        process.stderr.write(`${line}${line.startsWith('stopping') ? ' (Ctrl-C again to quit now)' : ''}\n`),
+    });
+    console.log(parsed.json ? JSON.stringify(summary, null, 2) : formatServeSummary(summary));
+    return summary.conservation.holds ? 0 : 1;
+  } catch (error) {
+    if (error instanceof ServeError || error instanceof TwinCaError) {
+      console.error(`sdap twin --serve: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+const CERTS_FLAGS = {
+  device: { type: 'string', multiple: true },
+  'devices-from-registry': { type: 'string' },
+  revoke: { type: 'string', multiple: true },
+  list: { type: 'boolean' },
+  out: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** `sdap twin certs`: issues, revokes and lists device certificates; returns the exit code. */
+export async function certsCommand(args: string[]): Promise<number> {
+  let values: ReturnType<typeof parseArgs<{ options: typeof CERTS_FLAGS }>>['values'];
+  try {
+    ({ values } = parseArgs({ args, options: CERTS_FLAGS, strict: true, allowPositionals: false }));
+  } catch (error) {
+    console.error(`sdap twin certs: ${(error as Error).message}\n\n${TWIN_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(TWIN_USAGE);
+    return 0;
+  }
+  const devices = [...(values.device ?? [])];
+  const revoke = values.revoke ?? [];
+  if (devices.length === 0 && revoke.length === 0 && !values['devices-from-registry'] && !values.list) {
+    console.error(
+      `sdap twin certs: nothing to do: give --device ID, --devices-from-registry FILE, --revoke ID or --list\n\n${TWIN_USAGE}`,
+    );
+    return 2;
+  }
+  const outDir = values.out ?? DEFAULT_OUT_DIR;
+  try {
+    const registry = values['devices-from-registry'];
+    if (registry !== undefined) devices.push(...(await thingsOfRegistry(registry)));
+    const ca = await loadOrCreateCa(outDir);
+    // Paths under the working directory print relative (copy-pasteable), others absolute.
+    const show = (path: string) => {
+      const rel = relative(process.cwd(), path);
+      return rel === '' ? '.' : rel.startsWith('..') ? resolve(path) : rel;
+    };
+    if (ca.created) console.log(`created the twin's CA: ${show(ca.certFile)} (its key stays beside it)`);
+    let issued = 0;
+    for (const thing of devices) {
+      const cert = await issueDeviceCertificate(ca, thing);
+      if (cert.issued) issued++;
+      // A registry of hundreds of things: one line each would drown the summary line.
+      if (devices.length <= 20) {
+        console.log(
+          `${cert.issued ? 'issued' : 'kept  '} ${thing}: ${show(cert.certFile)}, ${show(cert.keyFile)} (serial ${cert.serialNumber})`,
+        );
+      }
+    }
+    if (devices.length > 0) {
+      console.log(
+        `${devices.length} device certificates in ${show(`${ca.directory}/${DEVICES_DIRECTORY}`)} (${issued} new), CA ${show(ca.certFile)}`,
+      );
+    }
+    for (const thing of revoke) {
+      const entry = await revokeDeviceCertificate(ca, thing);
+      console.log(`revoked ${thing}: serial ${entry.serialNumber} (refused from its next connect on)`);
+    }
+    if (values.list) {
+      const revoked = await readRevoked(ca.directory);
+      const revokedThings = new Set([...revoked.values()].map((r) => r.thingName));
+      const things = await readIssuedThings(ca.directory);
+      console.log(`certificates in ${show(certsDirectory(outDir))} (CA ${CA_CERT_FILE}):`);
+      for (const thing of things.sort()) {
+        const pem = await readFile(`${ca.directory}/${DEVICES_DIRECTORY}/${thing}.cert.pem`, 'utf8');
+        const cert = new X509Certificate(pem);
+        const status = revoked.has(normaliseSerial(cert.serialNumber)) ? 'revoked' : 'valid';
+        console.log(
+          `  ${thing.padEnd(32)} ${status.padEnd(8)} serial ${cert.serialNumber}, valid to ${new Date(cert.validTo).toISOString().slice(0, 10)}${status === 'valid' && revokedThings.has(thing) ? ' (an earlier certificate was revoked)' : ''}`,
+        );
+      }
+      if (things.length === 0) console.log('  (none)');
+    }
+    return 0;
+  } catch (error) {
+    if (error instanceof TwinCaError || error instanceof TwinUsageError) {
+      console.error(`sdap twin certs: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+/** Thing names of a registry file (`registry/things.ndjson`, as the simulator writes it). */
+async function thingsOfRegistry(file: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new TwinUsageError(
+      `--devices-from-registry ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`,
+    );
+  });
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line, i) => {
+      let name: unknown;
+      try {
+        name = (JSON.parse(line) as { thingName?: unknown }).thingName;
+      } catch {
+        name = undefined;
+      }
+      if (typeof name !== 'string') {
+        throw new TwinUsageError(
+          `--devices-from-registry ${file}: line ${i + 1} has no thingName, expected one JSON thing per line`,
+        );
+      }
+      return name;
+    });
+}
+
 /** Runs the twin from command-line flags; returns the process exit code. */
 export async function twinCommand(
   args: string[],
   defaults: Partial<typeof START_DEFAULTS> = {},
 ): Promise<number> {
+  if (args[0] === 'certs') return certsCommand(args.slice(1));
+  if (args.includes('--serve')) return serveCommand(args);
   let parsed: ParsedTwinArgs;
   try {
     parsed = parseTwinArgs(args, defaults);

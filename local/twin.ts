@@ -9,40 +9,18 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { createValidatorClients } from '../lambdas/shared/aws-clients.ts';
 import { type RejectionCode, telemetryTopic } from '../lambdas/shared/contract.ts';
-import { buildStageConfig } from '../lib/config.ts';
 import { writeGroundTruth } from '../simulator/injections.ts';
 import { createFleetPublisher } from '../simulator/mqtt-publisher.ts';
 import type { SimulationOptions } from '../simulator/options.ts';
 import { REGISTRY_DIRECTORY, THING_GROUPS_FILE, THINGS_FILE, writeRegistry } from '../simulator/registry.ts';
 import { simulateFleet } from '../simulator/simulate.ts';
-import { startAlertsSink } from './alerts-sink.ts';
-import { createEventSourceMapping, onFailureObjectKey } from './event-source-mapping.ts';
-import { startFaultProxy } from './fault-proxy.ts';
-import { startIotBroker } from './iot-broker.ts';
-import { startKinesisStandIn } from './kinesis-stand-in.ts';
-import { type ConservationReport, checkConservation, type PublishedMessage, readLake } from './lake-audit.ts';
-import { importValidatorQuietly, lambdaContext } from './lambda-runtime.ts';
-import { createRuleBridge } from './rule-bridge.ts';
-import { startS3StandIn } from './s3-stand-in.ts';
+import type { ConservationReport, PublishedMessage } from './lake-audit.ts';
+import { countBy, percentile, startTwinPipeline, TWIN_BUCKETS } from './twin-pipeline.ts';
 
-/** The twin's names for what the stack would create. */
-export const TWIN_BUCKETS = {
-  raw: 'sdap-twin-raw',
-  quarantine: 'sdap-twin-quarantine',
-  failures: 'sdap-twin-failures',
-  /** The batch stage's output: curated Parquet, aggregates, data quality. */
-  curated: 'sdap-twin-curated',
-};
-export const TWIN_RULE_NAME = 'sdap_twin_telemetry';
+export { TWIN_BUCKETS, TWIN_RULE_NAME } from './twin-pipeline.ts';
 /** Where the registry export lands in the raw bucket (beside, not inside, the telemetry table). */
 export const REGISTRY_PREFIX = 'iot-registry';
-const TWIN_ALERT_BUS = 'sdap-twin-alerts';
-const TWIN_CRITICAL_TOPIC = 'arn:aws:sns:us-east-1:000000000000:sdap-twin-critical-alerts';
-const TWIN_FUNCTION_ARN = 'arn:aws:lambda:us-east-1:000000000000:function:sdap-twin-validator';
-/** Poll interval of an idle shard: Lambda polls about once a second. */
-const POLL_INTERVAL_MS = 1000;
 
 export interface TwinOptions {
   readonly outDir: string;
@@ -151,105 +129,17 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
     ? await payloadSource(options.payloadsFile, options.payloadsDevice ?? 'debug-device-1')
     : fleetSource(options.simulation, started);
   const things = new Set(source.deviceIds);
-  const { createHandler } = await importValidatorQuietly();
-
-  const inChildProcess = options.emulatorsInChildProcesses ?? true;
-  const startups = [
-    startS3StandIn({ buckets: Object.values(TWIN_BUCKETS), directory: join(outDir, 'lake'), inChildProcess }),
-    startKinesisStandIn({ shardCount: options.shards, inChildProcess }),
-    startAlertsSink(),
-  ] as const;
-  // If one stand-in fails to start, the others are closed (a child process would outlive the error).
-  const settled = await Promise.allSettled(startups);
-  const failed = settled.find((result) => result.status === 'rejected');
-  if (failed) {
-    await Promise.allSettled(settled.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
-    throw failed.reason;
-  }
-  const [s3, kinesis, sink] = await Promise.all(startups);
-  const s3PutErrorRate = options.inject?.s3PutErrorRate ?? 0;
-  const proxy =
-    s3PutErrorRate > 0
-      ? await startFaultProxy({
-          target: s3.endpoint,
-          failureRate: s3PutErrorRate,
-          seed: options.simulation.seed ?? 1,
-        })
-      : undefined;
-  sink.setFailureRate(options.inject?.alertErrorRate ?? 0, options.simulation.seed ?? 1);
-  // The validator reaches S3 through the fault proxy when one is injected; the rule's error action,
-  // the mapping's on-failure destination and the audit talk to S3 directly, as AWS services would.
-  const clients = createValidatorClients({
-    ...sink.clientOverrides,
-    ...s3.clientOverrides,
-    ...(proxy && { s3Endpoint: proxy.endpoint }),
-  });
-  const directS3 = proxy ? createValidatorClients(s3.clientOverrides).s3 : clients.s3;
-  const putTimes = new Map<string, number>();
-  clients.s3.middlewareStack.add(
-    (next, context) => async (args) => {
-      const result = await next(args);
-      if (context.commandName === 'PutObjectCommand')
-        putTimes.set((args.input as { Key: string }).Key, Date.now());
-      return result;
-    },
-    { step: 'initialize', name: 'twinPutTimes' },
-  );
-  const kinesisClient = kinesis.createClient();
-  const bridge = createRuleBridge({
-    ruleName: TWIN_RULE_NAME,
-    kinesis: kinesisClient,
-    streamName: kinesis.streamName,
-    s3: directS3,
-    failuresBucket: TWIN_BUCKETS.failures,
-  });
-  const broker = await startIotBroker({
-    ruleName: TWIN_RULE_NAME,
+  const pipeline = await startTwinPipeline({
+    outDir,
+    shards: options.shards,
     isRegisteredThing: (name) => things.has(name),
-    onMessage: (message) => bridge.accept(message),
+    seed: options.simulation.seed ?? 1,
+    ...(options.inject && { inject: options.inject }),
+    emulatorsInChildProcesses: options.emulatorsInChildProcesses ?? true,
   });
+  const { mapping, sink } = pipeline;
 
-  const validator = createHandler(() => ({
-    rawBucket: TWIN_BUCKETS.raw,
-    quarantineBucket: TWIN_BUCKETS.quarantine,
-    alertBusName: TWIN_ALERT_BUS,
-    criticalAlertTopicArn: TWIN_CRITICAL_TOPIC,
-    clients,
-  }));
-  // The same event source mapping settings as the dev stage deploys.
-  const stage = buildStageConfig('dev').validator;
-  const mappingUuid = 'twin-validator-mapping';
-  const mapping = createEventSourceMapping({
-    kinesis: kinesisClient,
-    stream: {
-      streamArn: kinesis.streamArn,
-      region: kinesis.region,
-      executionRoleArn: 'arn:aws:iam::000000000000:role/sdap-twin-validator',
-    },
-    functionArn: TWIN_FUNCTION_ARN,
-    handler: (event) => validator(event, lambdaContext('sdap-twin-validator', TWIN_FUNCTION_ARN)),
-    startingPosition: 'TRIM_HORIZON',
-    batchSize: stage.batchSize,
-    maximumBatchingWindowMs: stage.maxBatchingWindowSeconds * 1000,
-    reportBatchItemFailures: true,
-    bisectBatchOnFunctionError: true,
-    maximumRetryAttempts: stage.retryAttempts,
-    maximumRecordAgeSeconds: stage.maxRecordAgeSeconds,
-    uuid: mappingUuid,
-    pollIntervalMs: POLL_INTERVAL_MS,
-    onFailure: async (failure) => {
-      await directS3.send(
-        new PutObjectCommand({
-          Bucket: TWIN_BUCKETS.failures,
-          Key: onFailureObjectKey(mappingUuid, failure),
-          Body: JSON.stringify(failure),
-        }),
-      );
-    },
-  });
-  await mapping.start();
-
-  const publisher = createFleetPublisher({ url: broker.url });
+  const publisher = createFleetPublisher({ url: pipeline.broker.url });
   const published: PublishedMessage[] = [];
   const publishedAt = new Map<string, number>();
   const faults: Record<string, number> = {};
@@ -264,6 +154,7 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
     500,
   );
   const firstPublishMs = Date.now();
+  let failed = true;
   try {
     for (const message of source.messages()) {
       if (options.signal?.aborted) {
@@ -281,23 +172,18 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
       for (const id of message.eventIds) if (!publishedAt.has(id)) publishedAt.set(id, sentAt);
     }
     await publisher.close();
-    await bridge.drain();
-    await mapping.drain({ timeoutMs: 300_000 });
+    await pipeline.drain({ timeoutMs: 300_000 });
+    failed = false;
   } finally {
     clearInterval(progress);
-    await mapping.stop();
+    await pipeline.stopMapping();
     await publisher.close().catch(() => undefined);
+    // A failed run leaves no stand-in behind (the error still propagates).
+    if (failed) await pipeline.close().catch(() => undefined);
   }
   const drainedMs = Date.now();
 
-  const lake = await readLake(directS3, TWIN_BUCKETS, putTimes);
-  const conservation = checkConservation(published, lake);
-  const latencies: number[] = [];
-  for (const [eventId, sentAt] of publishedAt) {
-    const written = lake.raw.get(eventId);
-    if (written) latencies.push(written.writtenAtMs - sentAt);
-  }
-  latencies.sort((a, b) => a - b);
+  const { lake, conservation, latenciesMs: latencies } = await pipeline.audit(published, publishedAt);
 
   const groundTruth = source.groundTruth();
   const alerts = sink.events.map(
@@ -313,12 +199,6 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
         Date.parse(a.timestamp) <= Date.parse(g.end),
     ),
   );
-  const count = (values: string[]) =>
-    values.reduce<Record<string, number>>((acc, v) => {
-      acc[v] = (acc[v] ?? 0) + 1;
-      return acc;
-    }, {});
-  const mappingStats = mapping.stats();
   const summary: TwinSummary = {
     run: {
       mode: options.payloadsFile ? 'payloads' : 'fleet',
@@ -329,25 +209,7 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
       outputDir: outDir,
     },
     published: { messages: published.length, readings: conservation.published, faults },
-    injected: { s3PutErrors: proxy?.stats.failed ?? 0, alertCallErrors: sink.failedCalls },
-    broker: {
-      publishesAccepted: broker.stats.publishesAccepted,
-      publishesRefused: broker.stats.publishesRefused,
-      connectionsRefused: broker.stats.connectionsRefused,
-    },
-    stream: {
-      recordsPut: bridge.stats.recordsPut,
-      putRetries: bridge.stats.putRetries,
-      ruleErrorActions: bridge.stats.errorActions,
-    },
-    validator: {
-      invocations: mappingStats.invocations,
-      recordsProcessed: mappingStats.recordsProcessed,
-      retries: mappingStats.retries,
-      bisects: mappingStats.bisects,
-      functionErrors: mappingStats.functionErrors,
-      recordsToFailureDestination: mappingStats.recordsToDestination,
-    },
+    ...pipeline.counters(),
     outcome: {
       valid: conservation.valid,
       quarantined: conservation.quarantined,
@@ -358,8 +220,8 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
     },
     alerts: {
       total: alerts.length,
-      byRule: count(alerts.map((a) => a.rule)),
-      bySeverity: count(alerts.map((a) => a.severity)),
+      byRule: countBy(alerts.map((a) => a.rule)),
+      bySeverity: countBy(alerts.map((a) => a.severity)),
       criticalNotifications: sink.notifications.length,
       injectedCriticalEvents: criticalInjections.length,
       injectedCriticalEventsAlerted: alerted.length,
@@ -389,7 +251,7 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
   await source.writeArtefacts(outDir);
   // The registry goes to the lake too, where AWS would land a scheduled export of the IoT registry.
   for (const path of source.registryFiles) {
-    await directS3.send(
+    await pipeline.directS3.send(
       new PutObjectCommand({
         Bucket: TWIN_BUCKETS.raw,
         Key: `${REGISTRY_PREFIX}/${basename(path)}`,
@@ -398,9 +260,7 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
       }),
     );
   }
-  await Promise.all([broker.close(), sink.close(), proxy?.close()]);
-  await kinesis.close();
-  await s3.close();
+  await pipeline.close();
   return summary;
 }
 
@@ -488,11 +348,6 @@ function eventIdsOf(line: string, n: number): string[] {
     // not JSON: counted as one reading
   }
   return [`payload-line-${n + 1}`];
-}
-
-function percentile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 }
 
 function round(value: number, digits: number): number {

@@ -1,8 +1,9 @@
 /**
  * Publishes a simulation's messages over MQTT, one connection per device (client id = thing name,
- * as AWS IoT Core requires), at QoS 1. Targets the twin's broker (`mqtt://`, the username standing
- * for the device certificate) or a real AWS IoT Core endpoint (`mqtts://...:8883`) with a
- * certificate and key per device and the Amazon root CA, read from files.
+ * as AWS IoT Core requires), at QoS 1. Targets a real AWS IoT Core endpoint (`mqtts://...:8883`)
+ * or a serving twin (`mqtts://127.0.0.1:8883`) with a certificate and key per device and the
+ * endpoint's CA (the Amazon root CA, or the twin's own), read from files; or a finite twin run's
+ * broker (`mqtt://`, the username standing for the device certificate).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';

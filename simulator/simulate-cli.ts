@@ -15,9 +15,11 @@ import { simulateFleet } from './simulate.ts';
 
 export const SIMULATE_USAGE = `usage: sdap simulate [options]
 
-  --endpoint URL            mqtt://host:port (a twin) or mqtts://<prefix>-ats.iot.<region>.amazonaws.com:8883
+  --endpoint URL            mqtts://<prefix>-ats.iot.<region>.amazonaws.com:8883, a serving twin
+                            (mqtts://127.0.0.1:8883, see sdap twin --help), or mqtt://host:port
   --cert-dir DIR            with mqtts: <deviceId>.cert.pem and <deviceId>.private.key per device
-  --ca FILE                 with mqtts: the CA of the endpoint (Amazon Root CA 1)
+                            (a serving twin's: <out>/certs/devices, filled by sdap twin certs)
+  --ca FILE                 with mqtts: the CA of the endpoint (Amazon Root CA 1; a twin's <out>/certs/ca.cert.pem)
   --basic-ingest RULE       publish to $aws/rules/RULE/dt/sdap/<thing>/telemetry (no messaging charge)
   --devices N --hours H --seed N --readings-per-message N
   --start ISO               fleet time of the first reading (default: now minus --hours)

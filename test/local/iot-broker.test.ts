@@ -1,10 +1,22 @@
 /**
- * The twin's broker enforces the IoT policy: tested with a real MQTT client (mqtt.js) over TCP.
+ * The twin's broker enforces the IoT policy: tested with a real MQTT client (mqtt.js) over TCP,
+ * and over mutual TLS with certificates from the twin's CA.
  */
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basicIngestTopic, telemetryTopic } from '../../lambdas/shared/contract.ts';
 import { type IotBroker, startIotBroker } from '../../local/iot-broker.ts';
+import {
+  identifyDevice,
+  issueDeviceCertificate,
+  issueServerCertificate,
+  loadOrCreateCa,
+  readRevokedSync,
+  revokeDeviceCertificate,
+} from '../../local/twin-ca.ts';
 
 const RULE = 'sdap_twin_telemetry';
 const THINGS = Array.from({ length: 20 }, (_, i) => `sensor-${String(i).padStart(3, '0')}`);
@@ -115,5 +127,102 @@ describe('twin IoT broker authorisation', () => {
     });
     subscriber.end(true);
     expect([128, 'closed']).toContain(granted);
+  });
+});
+
+describe('twin IoT broker over mutual TLS', () => {
+  let tlsBroker: IotBroker;
+  let caPem: string;
+  let devicesDir: string;
+  const tlsReceived: Array<{ clientId: string; payload: string }> = [];
+
+  beforeAll(async () => {
+    const outDir = await mkdtemp(join(tmpdir(), 'sdap-broker-tls-'));
+    const ca = await loadOrCreateCa(outDir);
+    for (const thing of ['meter-1', 'meter-2', 'meter-revoked']) await issueDeviceCertificate(ca, thing);
+    await revokeDeviceCertificate(ca, 'meter-revoked');
+    devicesDir = join(ca.directory, 'devices');
+    caPem = ca.certPem;
+    const server = await issueServerCertificate(ca);
+    tlsBroker = await startIotBroker({
+      ruleName: RULE,
+      isRegisteredThing: (name) => name.startsWith('meter-'),
+      onMessage: ({ clientId, payload }) => tlsReceived.push({ clientId, payload: payload.toString() }),
+      tls: {
+        cert: server.certPem,
+        key: server.keyPem,
+        ca: ca.certPem,
+        identify: (certificate) => identifyDevice(certificate, readRevokedSync(ca.directory)),
+      },
+    });
+  });
+  afterAll(async () => {
+    await tlsBroker.close();
+  });
+
+  /** Connects with `thing`'s certificate (or none), as `clientId`. */
+  async function connectTls(clientId: string, thing?: string, username?: string): Promise<MqttClient> {
+    const credentials = thing
+      ? {
+          cert: await readFile(join(devicesDir, `${thing}.cert.pem`)),
+          key: await readFile(join(devicesDir, `${thing}.private.key`)),
+        }
+      : {};
+    return new Promise((resolve, reject) => {
+      const client = mqtt.connect(tlsBroker.url, {
+        clientId,
+        ...(username !== undefined && { username }),
+        ca: caPem,
+        ...credentials,
+        rejectUnauthorized: true,
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+      });
+      client.once('connect', () => resolve(client));
+      client.once('error', (error) => {
+        client.end(true);
+        reject(error);
+      });
+    });
+  }
+
+  it('takes the thing from the certificate and accepts its own topics', async () => {
+    const client = await connectTls('meter-1', 'meter-1');
+
+    expect(tlsBroker.url).toMatch(/^mqtts:\/\/127\.0\.0\.1:\d+$/);
+    expect(await publish(client, telemetryTopic('meter-1'), 'over tls')).toBe('acked');
+    client.end(true);
+    expect(tlsReceived).toContainEqual({ clientId: 'meter-1', payload: 'over tls' });
+  });
+
+  it("ignores the MQTT username: another thing's name there does not change who the device is", async () => {
+    const client = await connectTls('meter-1', 'meter-1', 'meter-2');
+
+    expect(await publish(client, telemetryTopic('meter-2'), 'spoof')).toBe('closed');
+    client.end(true);
+    expect(tlsReceived.map((m) => m.payload)).not.toContain('spoof');
+  });
+
+  it("refuses a client id that is not the certificate's thing", async () => {
+    await expect(connectTls('meter-2', 'meter-1')).rejects.toThrow(/Not authorized/i);
+    expect(tlsBroker.stats.refusals.at(-1)).toContain("client id 'meter-2' is not the thing name 'meter-1'");
+  });
+
+  it('refuses a revoked certificate', async () => {
+    await expect(connectTls('meter-revoked', 'meter-revoked')).rejects.toThrow(/Not authorized/i);
+    expect(tlsBroker.stats.refusals.at(-1)).toMatch(
+      /certificate [0-9A-F]+ of thing 'meter-revoked' is revoked/,
+    );
+  });
+
+  it('refuses a client without a certificate during the TLS handshake', async () => {
+    const before = tlsBroker.stats.connectionsRefused;
+
+    await expect(connectTls('meter-1')).rejects.toThrow();
+
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(tlsBroker.stats.connectionsRefused).toBe(before + 1);
+    expect(tlsBroker.stats.refusals.at(-1)).toContain('TLS handshake refused');
   });
 });

@@ -1,0 +1,316 @@
+/**
+ * The twin's streaming path, without a message source: the stand-ins (kinesalite, s3rver, the alert
+ * sink), the IoT broker, the topic rule, the event source mapping and the validator handler,
+ * unchanged. A finite twin run (twin.ts) publishes a fleet into it and stops; serve mode
+ * (twin-serve.ts) keeps it running for outside clients. Both end the same way: drain, read the
+ * lake back through the S3 API, check conservation.
+ */
+import { join } from 'node:path';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createValidatorClients } from '../lambdas/shared/aws-clients.ts';
+import { buildStageConfig } from '../lib/config.ts';
+import { type AlertsSink, startAlertsSink } from './alerts-sink.ts';
+import {
+  createEventSourceMapping,
+  type EventSourceMapping,
+  onFailureObjectKey,
+} from './event-source-mapping.ts';
+import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
+import { type IotBroker, type IotBrokerOptions, startIotBroker } from './iot-broker.ts';
+import { type KinesisStandIn, startKinesisStandIn } from './kinesis-stand-in.ts';
+import {
+  type ConservationReport,
+  checkConservation,
+  type LakeContents,
+  type PublishedMessage,
+  readLake,
+} from './lake-audit.ts';
+import { importValidatorQuietly, lambdaContext } from './lambda-runtime.ts';
+import { createRuleBridge, type RuleBridge } from './rule-bridge.ts';
+import { type S3StandIn, startS3StandIn } from './s3-stand-in.ts';
+
+/** The twin's names for what the stack would create. */
+export const TWIN_BUCKETS = {
+  raw: 'sdap-twin-raw',
+  quarantine: 'sdap-twin-quarantine',
+  failures: 'sdap-twin-failures',
+  /** The batch stage's output: curated Parquet, aggregates, data quality. */
+  curated: 'sdap-twin-curated',
+};
+export const TWIN_RULE_NAME = 'sdap_twin_telemetry';
+const TWIN_ALERT_BUS = 'sdap-twin-alerts';
+const TWIN_CRITICAL_TOPIC = 'arn:aws:sns:us-east-1:000000000000:sdap-twin-critical-alerts';
+const TWIN_FUNCTION_ARN = 'arn:aws:lambda:us-east-1:000000000000:function:sdap-twin-validator';
+const MAPPING_UUID = 'twin-validator-mapping';
+/** Poll interval of an idle shard: Lambda polls about once a second. */
+const POLL_INTERVAL_MS = 1000;
+
+export interface TwinPipelineOptions {
+  /** Absolute output directory; the S3 stand-in keeps its buckets in `<outDir>/lake`. */
+  readonly outDir: string;
+  readonly shards: number;
+  /** Which things the registry holds (the broker refuses the others). */
+  readonly isRegisteredThing: (thingName: string) => boolean;
+  /** Transient failures to inject (see TwinOptions.inject). */
+  readonly inject?: { readonly s3PutErrorRate?: number; readonly alertErrorRate?: number };
+  /** Seeds the injected failures. */
+  readonly seed: number;
+  /** @default true */
+  readonly emulatorsInChildProcesses?: boolean;
+  /** Ports on loopback; 0 picks any free port. @default 0 for each */
+  readonly ports?: { readonly mqtt?: number; readonly kinesis?: number; readonly s3?: number };
+  /** Where the broker listens. @default '127.0.0.1' */
+  readonly mqttHost?: string;
+  /** Mutual TLS for the broker, as IoT Core's device endpoint (see iot-broker.ts). */
+  readonly brokerTls?: IotBrokerOptions['tls'];
+  /** Sees every message the broker accepted, as the rule does. */
+  readonly onBrokerMessage?: IotBrokerOptions['onMessage'];
+  /** Told why the broker refused a connection, publish or subscription. */
+  readonly onBrokerRefusal?: IotBrokerOptions['onRefusal'];
+}
+
+/** Counters of every hop, as the run's summary reports them. */
+export interface PipelineCounters {
+  readonly injected: { readonly s3PutErrors: number; readonly alertCallErrors: number };
+  readonly broker: {
+    readonly publishesAccepted: number;
+    readonly publishesRefused: number;
+    readonly connectionsRefused: number;
+  };
+  readonly stream: {
+    readonly recordsPut: number;
+    readonly putRetries: number;
+    readonly ruleErrorActions: number;
+  };
+  readonly validator: {
+    readonly invocations: number;
+    readonly recordsProcessed: number;
+    readonly retries: number;
+    readonly bisects: number;
+    readonly functionErrors: number;
+    readonly recordsToFailureDestination: number;
+  };
+}
+
+/** What the lake holds after a drain, checked against what was published. */
+export interface PipelineAudit {
+  readonly lake: LakeContents;
+  readonly conservation: ConservationReport;
+  /** Publish (or broker receive) to raw object, per valid reading, ascending. */
+  readonly latenciesMs: readonly number[];
+}
+
+export interface TwinPipeline {
+  readonly broker: IotBroker;
+  readonly kinesis: KinesisStandIn;
+  readonly s3: S3StandIn;
+  readonly sink: AlertsSink;
+  readonly bridge: RuleBridge;
+  readonly mapping: EventSourceMapping;
+  /** S3 as the AWS services and the audit reach it: never through the fault proxy. */
+  readonly directS3: S3Client;
+  /** Waits until every accepted message is on the stream and every record is processed. */
+  drain(options?: { timeoutMs?: number }): Promise<void>;
+  /** Stops polling the stream (idempotent). */
+  stopMapping(): Promise<void>;
+  /** Reads the lake back and checks conservation of `published`, whose first send times are `sentAt`. */
+  audit(published: readonly PublishedMessage[], sentAt: ReadonlyMap<string, number>): Promise<PipelineAudit>;
+  counters(): PipelineCounters;
+  /** Closes the broker, the sink, the proxy and the stand-ins (the lake's files stay). */
+  close(): Promise<void>;
+}
+
+/** Starts the stand-ins and wires the pipeline. On failure, whatever started is closed again. */
+export async function startTwinPipeline(options: TwinPipelineOptions): Promise<TwinPipeline> {
+  const { createHandler } = await importValidatorQuietly();
+  const inChildProcess = options.emulatorsInChildProcesses ?? true;
+  const startups = [
+    startS3StandIn({
+      buckets: Object.values(TWIN_BUCKETS),
+      directory: join(options.outDir, 'lake'),
+      inChildProcess,
+      ...(options.ports?.s3 !== undefined && { port: options.ports.s3 }),
+    }),
+    startKinesisStandIn({
+      shardCount: options.shards,
+      inChildProcess,
+      ...(options.ports?.kinesis !== undefined && { port: options.ports.kinesis }),
+    }),
+    startAlertsSink(),
+  ] as const;
+  // If one stand-in fails to start, the others are closed (a child process would outlive the error).
+  const settled = await Promise.allSettled(startups);
+  const failed = settled.find((result) => result.status === 'rejected');
+  if (failed) {
+    await Promise.allSettled(settled.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
+    throw failed.reason;
+  }
+  const [s3, kinesis, sink] = await Promise.all(startups);
+  const closeStandIns = async () => {
+    await sink.close();
+    await kinesis.close();
+    await s3.close();
+  };
+
+  let proxy: FaultProxy | undefined;
+  let broker: IotBroker;
+  const putTimes = new Map<string, number>();
+  let wiring: Omit<TwinPipeline, 'broker' | 'kinesis' | 's3' | 'sink' | 'counters' | 'close' | 'audit'>;
+  try {
+    const s3PutErrorRate = options.inject?.s3PutErrorRate ?? 0;
+    proxy =
+      s3PutErrorRate > 0
+        ? await startFaultProxy({ target: s3.endpoint, failureRate: s3PutErrorRate, seed: options.seed })
+        : undefined;
+    sink.setFailureRate(options.inject?.alertErrorRate ?? 0, options.seed);
+    // The validator reaches S3 through the fault proxy when one is injected; the rule's error
+    // action, the mapping's on-failure destination and the audit talk to S3 directly, as AWS
+    // services would.
+    const clients = createValidatorClients({
+      ...sink.clientOverrides,
+      ...s3.clientOverrides,
+      ...(proxy && { s3Endpoint: proxy.endpoint }),
+    });
+    const directS3 = proxy ? createValidatorClients(s3.clientOverrides).s3 : clients.s3;
+    clients.s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName === 'PutObjectCommand')
+          putTimes.set((args.input as { Key: string }).Key, Date.now());
+        return result;
+      },
+      { step: 'initialize', name: 'twinPutTimes' },
+    );
+    const kinesisClient = kinesis.createClient();
+    const bridge = createRuleBridge({
+      ruleName: TWIN_RULE_NAME,
+      kinesis: kinesisClient,
+      streamName: kinesis.streamName,
+      s3: directS3,
+      failuresBucket: TWIN_BUCKETS.failures,
+    });
+    broker = await startIotBroker({
+      ruleName: TWIN_RULE_NAME,
+      isRegisteredThing: options.isRegisteredThing,
+      onMessage: (message) => {
+        bridge.accept(message);
+        options.onBrokerMessage?.(message);
+      },
+      ...(options.ports?.mqtt !== undefined && { port: options.ports.mqtt }),
+      ...(options.mqttHost !== undefined && { host: options.mqttHost }),
+      ...(options.brokerTls && { tls: options.brokerTls }),
+      ...(options.onBrokerRefusal && { onRefusal: options.onBrokerRefusal }),
+    });
+
+    const validator = createHandler(() => ({
+      rawBucket: TWIN_BUCKETS.raw,
+      quarantineBucket: TWIN_BUCKETS.quarantine,
+      alertBusName: TWIN_ALERT_BUS,
+      criticalAlertTopicArn: TWIN_CRITICAL_TOPIC,
+      clients,
+    }));
+    // The same event source mapping settings as the dev stage deploys.
+    const stage = buildStageConfig('dev').validator;
+    const mapping = createEventSourceMapping({
+      kinesis: kinesisClient,
+      stream: {
+        streamArn: kinesis.streamArn,
+        region: kinesis.region,
+        executionRoleArn: 'arn:aws:iam::000000000000:role/sdap-twin-validator',
+      },
+      functionArn: TWIN_FUNCTION_ARN,
+      handler: (event) => validator(event, lambdaContext('sdap-twin-validator', TWIN_FUNCTION_ARN)),
+      startingPosition: 'TRIM_HORIZON',
+      batchSize: stage.batchSize,
+      maximumBatchingWindowMs: stage.maxBatchingWindowSeconds * 1000,
+      reportBatchItemFailures: true,
+      bisectBatchOnFunctionError: true,
+      maximumRetryAttempts: stage.retryAttempts,
+      maximumRecordAgeSeconds: stage.maxRecordAgeSeconds,
+      uuid: MAPPING_UUID,
+      pollIntervalMs: POLL_INTERVAL_MS,
+      onFailure: async (failure) => {
+        await directS3.send(
+          new PutObjectCommand({
+            Bucket: TWIN_BUCKETS.failures,
+            Key: onFailureObjectKey(MAPPING_UUID, failure),
+            Body: JSON.stringify(failure),
+          }),
+        );
+      },
+    });
+    await mapping.start();
+    wiring = {
+      bridge,
+      mapping,
+      directS3,
+      drain: async ({ timeoutMs = 300_000 } = {}) => {
+        await bridge.drain();
+        await mapping.drain({ timeoutMs });
+      },
+      stopMapping: () => mapping.stop(),
+    };
+  } catch (error) {
+    await Promise.allSettled([proxy?.close(), closeStandIns()]);
+    throw error;
+  }
+
+  const started = { ...wiring, broker, kinesis, s3, sink };
+  return {
+    ...started,
+    async audit(published, sentAt) {
+      const lake = await readLake(started.directS3, TWIN_BUCKETS, putTimes);
+      const conservation = checkConservation(published, lake);
+      const latenciesMs: number[] = [];
+      for (const [eventId, at] of sentAt) {
+        const written = lake.raw.get(eventId);
+        if (written) latenciesMs.push(written.writtenAtMs - at);
+      }
+      latenciesMs.sort((a, b) => a - b);
+      return { lake, conservation, latenciesMs };
+    },
+    counters() {
+      const mappingStats = started.mapping.stats();
+      return {
+        injected: { s3PutErrors: proxy?.stats.failed ?? 0, alertCallErrors: sink.failedCalls },
+        broker: {
+          publishesAccepted: broker.stats.publishesAccepted,
+          publishesRefused: broker.stats.publishesRefused,
+          connectionsRefused: broker.stats.connectionsRefused,
+        },
+        stream: {
+          recordsPut: started.bridge.stats.recordsPut,
+          putRetries: started.bridge.stats.putRetries,
+          ruleErrorActions: started.bridge.stats.errorActions,
+        },
+        validator: {
+          invocations: mappingStats.invocations,
+          recordsProcessed: mappingStats.recordsProcessed,
+          retries: mappingStats.retries,
+          bisects: mappingStats.bisects,
+          functionErrors: mappingStats.functionErrors,
+          recordsToFailureDestination: mappingStats.recordsToDestination,
+        },
+      };
+    },
+    async close() {
+      await Promise.all([broker.close(), sink.close(), proxy?.close()]);
+      await kinesis.close();
+      await s3.close();
+    },
+  };
+}
+
+/** The value at quantile `q` of ascending `sorted` (0 when empty). */
+export function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+}
+
+/** How often each value occurs. */
+export function countBy(values: readonly string[]): Record<string, number> {
+  return values.reduce<Record<string, number>>((acc, v) => {
+    acc[v] = (acc[v] ?? 0) + 1;
+    return acc;
+  }, {});
+}
