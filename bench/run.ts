@@ -12,6 +12,7 @@
  *   (4) the validator bundle's size, and what it is made of.
  *   (5) gzip levels 1, 3, 6 on the raw NDJSON the validator writes.
  *   (6) the local twin end to end, paced, and hop by hop (see twin.ts).
+ *   (7) the batch ETL (glue-scripts/sql in DuckDB) on one day against a DuckDB floor (see etl.ts).
  *
  * Correctness is checked before anything is timed: both variants must agree, record by record,
  * with each other and with what the generator meant; otherwise the speed numbers mean nothing.
@@ -19,7 +20,8 @@
  * Flags: --quick (small data, 3 runs), --json (one JSON object on stdout), --readings N, --runs N,
  * --seed N, --inner-schema (also time the peer wired with `innerSchema`), --strict (exit 2 when a
  * target is missed), --skip-twin, --twin-only, --twin-runs N (runs of each twin part; --runs, --seed
- * and --readings apply to (1)-(5) only). Progress goes to stderr.
+ * and --readings apply to (1)-(5) only), --skip-etl, --etl-only, --etl-readings N, --etl-runs N.
+ * Progress goes to stderr.
  */
 
 import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
@@ -35,6 +37,7 @@ import { RAW_GZIP_LEVEL } from '../lambdas/shared/lake-objects.ts';
 import type { ValidatorTargets } from '../lambdas/validator/process-batch.ts';
 import { type BundleReport, measureValidatorBundle } from './bundle-size.ts';
 import { type Dataset, EXPECTED_CODE, generateDataset, type MessageKind, prng } from './data.ts';
+import { type EtlBenchReport, etlBenchConfig, renderEtlTable, runEtlBench } from './etl.ts';
 import type { Peer } from './peer.ts';
 import type * as Suite from './suite.ts';
 import { renderTwinTable, runTwinBench, type TwinBenchReport, twinBenchConfig } from './twin.ts';
@@ -92,6 +95,10 @@ const { values: flags } = parseArgs({
     'skip-twin': { type: 'boolean', default: false },
     'twin-only': { type: 'boolean', default: false },
     'twin-runs': { type: 'string' },
+    'skip-etl': { type: 'boolean', default: false },
+    'etl-only': { type: 'boolean', default: false },
+    'etl-readings': { type: 'string' },
+    'etl-runs': { type: 'string' },
   },
 });
 
@@ -405,7 +412,26 @@ async function twinSection(): Promise<TwinBenchReport | undefined> {
   return runTwinBench(twinConfig, log, collectGarbage);
 }
 
+/** (7) The batch ETL section; undefined when skipped. */
+async function etlSection(): Promise<EtlBenchReport | undefined> {
+  if (flags['skip-etl']) return undefined;
+  const readings = flags['etl-readings'];
+  const runs = flags['etl-runs'];
+  const etlConfig = etlBenchConfig(
+    flags.quick,
+    readings === undefined ? undefined : positiveInt('etl-readings', readings, 1),
+    runs === undefined ? undefined : positiveInt('etl-runs', runs, 1),
+  );
+  return runEtlBench(etlConfig, log);
+}
+
 async function main(): Promise<number> {
+  if (flags['etl-only']) {
+    const etl = (await etlSection()) as EtlBenchReport;
+    process.stdout.write(flags.json ? `${JSON.stringify({ etl }, null, 2)}\n` : renderEtlTable(etl));
+    if (!etl.ok) return 1;
+    return flags.strict && !etl.target.met ? 2 : 0;
+  }
   if (flags['twin-only']) {
     const twin = (await twinSection()) as TwinBenchReport;
     process.stdout.write(flags.json ? `${JSON.stringify({ twin }, null, 2)}\n` : renderTwinTable(twin));
@@ -466,15 +492,29 @@ async function main(): Promise<number> {
   const report = buildReport({ dataset, correctness, times, compressedBytes, bundle, started, startLoad });
 
   const twin = await twinSection();
+  const etl = await etlSection();
 
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ ...report, ...(twin && { twin }) }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ...report, ...(twin && { twin }), ...(etl && { etl }) }, null, 2)}\n`,
+    );
   } else {
-    process.stdout.write(renderTable(report) + (twin ? renderTwinTable(twin) : ''));
+    process.stdout.write(
+      renderTable(report) + (twin ? renderTwinTable(twin) : '') + (etl ? renderEtlTable(etl) : ''),
+    );
   }
-  if (!correctness.ok || (twin && !twin.ok)) return 1;
+  if (!correctness.ok || (twin && !twin.ok) || (etl && !etl.ok)) return 1;
   const { pass } = report;
-  if (flags.strict && !(pass.oursVsFloor && pass.oursVsPeer && pass.bundle && (twin?.target.met ?? true)))
+  if (
+    flags.strict &&
+    !(
+      pass.oursVsFloor &&
+      pass.oursVsPeer &&
+      pass.bundle &&
+      (twin?.target.met ?? true) &&
+      (etl?.target.met ?? true)
+    )
+  )
     return 2;
   return 0;
 }

@@ -173,6 +173,8 @@ async function runOnce(config: TwinBenchConfig, hours: number, speed: number, di
     outDir: dir,
     shards: config.shards,
     speed,
+    // The streaming path is measured here; the batch stage has its own section.
+    batch: false,
     simulation: {
       devices: config.devices,
       durationHours: hours,

@@ -7,6 +7,7 @@
  *   sdap twin --serve     the same pipeline kept running for real devices and tools (docs/twin-serve.md)
  *   sdap twin certs       device certificates from the twin's own CA, for a serving twin
  *   sdap simulate [opts]  the device fleet, published over MQTT to a twin or to AWS IoT Core (mTLS)
+ *   sdap etl [--out DIR]  rerun the batch stage over a twin's lake (an hour range, or all of it)
  *   sdap etl --stage S    start a deployed stage's ETL workflow over an hour range (backfill)
  *   sdap status --stage S latest ETL executions and Glue job runs of a deployed stage
  *   sdap schema [--check] write (or check) the contract's JSON Schema file
@@ -43,9 +44,12 @@ const commands: Record<string, { summary: string; run: Command }> = {
     run: simulateCommand,
   },
   etl: {
-    summary: "start a deployed stage's ETL workflow over whole UTC hours (see sdap etl --help)",
-    // Imported when used: the AWS clients would slow every other command's start.
-    run: async (args) => (await import('../ops/etl-command.ts')).etlCommand(args),
+    summary: "rerun the batch stage over a twin's lake, or with --stage start a deployed stage's ETL",
+    // Imported when used: the AWS clients and DuckDB would slow every other command's start.
+    run: async (args) =>
+      args.some((arg) => arg === '--stage' || arg.startsWith('--stage='))
+        ? (await import('../ops/etl-command.ts')).etlCommand(args)
+        : (await import('../local/twin-etl.ts')).twinEtlCommand(args),
   },
   status: {
     summary: 'latest ETL executions and Glue job runs of a deployed stage (see sdap status --help)',

@@ -35,6 +35,15 @@ export const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ] as const;
 
+/** Glue worker types the ETL job may use (Glue 5.0 Spark). Flex runs only on G.1X and G.2X. */
+export const ETL_WORKER_TYPES = ['G.1X', 'G.2X', 'G.4X', 'G.8X'] as const;
+export type EtlWorkerType = (typeof ETL_WORKER_TYPES)[number];
+/** Worker types Glue's Flex execution class runs on. */
+export const FLEX_WORKER_TYPES: readonly EtlWorkerType[] = ['G.1X', 'G.2X'];
+/** Glue execution classes: Flex runs on spare capacity, cheaper and with a variable start delay. */
+export const ETL_EXECUTION_CLASSES = ['STANDARD', 'FLEX'] as const;
+export type EtlExecutionClass = (typeof ETL_EXECUTION_CLASSES)[number];
+
 /**
  * Lambda's limit on an event source mapping's maximum record age (7 days), in seconds. Values above
  * it are rejected by the Lambda API.
@@ -89,6 +98,12 @@ export interface LakeSettings {
    *   {@link PROD_FAILURES_LIFECYCLE} = {"infrequentAccessAfterDays":null,"archiveAfterDays":null,"expireAfterDays":365} in prod
    */
   readonly failures: LifecycleSettings;
+  /**
+   * The ETL's output (curated Parquet, aggregates, data quality, run summaries).
+   * @default {@link DEV_CURATED_LIFECYCLE} = {"infrequentAccessAfterDays":null,"archiveAfterDays":null,"expireAfterDays":30} in dev;
+   *   {@link PROD_CURATED_LIFECYCLE} = {"infrequentAccessAfterDays":90,"archiveAfterDays":null,"expireAfterDays":1095} in prod
+   */
+  readonly curated: LifecycleSettings;
   /**
    * Days a replaced or deleted object version is kept. Bounds how long erased data survives in old
    * versions (right to erasure), and how long an accidental overwrite can be undone.
@@ -159,11 +174,116 @@ export interface IotLoggingSettings {
 }
 
 /**
- * Switches for the costly parts that later work adds (Glue ETL, Redshift Serverless, SageMaker
- * endpoints, QuickSight). Not used yet: they exist so stage files can already say what they want.
+ * The hourly batch ETL: an EventBridge schedule starts a Step Functions workflow that runs the Glue
+ * job over the previous hours of raw data, then gates on the run's data-quality score.
+ */
+export interface EtlSettings {
+  /**
+   * Deploys the ETL (job, workflow, schedule, alarms). Glue is the largest fixed cost of a stage
+   * (AWS-FACTS: about $100 a month hourly), so a stage that only tests ingest may switch it off.
+   * @default {@link DEFAULT_ETL_ENABLED} = true
+   */
+  readonly enabled: boolean;
+  /**
+   * When the workflow runs, as an EventBridge Scheduler expression in UTC: `rate(N hours)`,
+   * `rate(N days)`, or a `cron(...)` that fires every N hours (`cron(15 * * * ? *)`,
+   * `cron(15 0/2 * * ? *)`) or once a day. Each run processes the ingest hours of one period, ending
+   * at the last full hour before it fires.
+   * @default {@link DEFAULT_ETL_SCHEDULE_EXPRESSION} = "cron(15 * * * ? *)"
+   */
+  readonly scheduleExpression: string;
+  /**
+   * Lowest data-quality score (0 to 1) a run may produce; below it the run fails, notifies on-call
+   * and the DQ alarm fires.
+   * @default {@link DEFAULT_ETL_DQ_SCORE_THRESHOLD} = 0.95
+   */
+  readonly dqScoreThreshold: number;
+  /**
+   * Glue worker type; Flex runs only on G.1X and G.2X.
+   * @default {@link DEFAULT_ETL_WORKER_TYPE} = "G.1X"
+   */
+  readonly workerType: EtlWorkerType;
+  /**
+   * Workers per run (2 to 299), driver included.
+   * @default {@link DEV_ETL_NUMBER_OF_WORKERS} = 2 in dev; {@link PROD_ETL_NUMBER_OF_WORKERS} = 4 in prod
+   */
+  readonly numberOfWorkers: number;
+  /**
+   * Minutes a Glue run may take before Glue stops it (1 to 2880). Must stay below the schedule
+   * period, or a slow run overlaps the next one.
+   * @default {@link DEFAULT_ETL_TIMEOUT_MINUTES} = 30
+   */
+  readonly timeoutMinutes: number;
+  /**
+   * Backfill runs (a day of event hours each) at once, 1 to 40 (an inline Map runs at most 40
+   * iterations in parallel). Each run reads the curated hours before its window as context (rolling
+   * windows, baselines, daily tables), so only sequential runs rebuild a range exactly as the
+   * hourly schedule would; above 1, a run's first days may read context its predecessor has not
+   * rebuilt yet. The job admits this many runs plus one for the schedule.
+   * @default {@link DEFAULT_ETL_BACKFILL_MAX_CONCURRENCY} = 1
+   */
+  readonly backfillMaxConcurrency: number;
+  /**
+   * Glue execution class of backfill runs. Scheduled and single-hour runs always use STANDARD.
+   * @default {@link DEFAULT_ETL_BACKFILL_EXECUTION_CLASS} = "FLEX"
+   */
+  readonly backfillExecutionClass: EtlExecutionClass;
+  /**
+   * Retention of the job's and the workflow's log groups; one of the values CloudWatch Logs accepts.
+   * @default {@link DEV_LOG_RETENTION_DAYS} = 14 in dev; {@link PROD_LOG_RETENTION_DAYS} = 90 in prod
+   */
+  readonly logRetentionDays: number;
+}
+
+/**
+ * Hourly outdoor weather per site, fetched from an HTTP provider into the raw bucket's `weather/`
+ * for the ETL to join to energy and features.
+ */
+export interface WeatherSettings {
+  /**
+   * Deploys the weather function and its schedule. Off by default: the function reads the sites and
+   * their coordinates from the IoT registry export (`iot-registry/thing-groups.ndjson` in the raw
+   * bucket), which only the twin writes so far; a deployed stage must provide that export first.
+   * @default {@link DEFAULT_WEATHER_ENABLED} = false
+   */
+  readonly enabled: boolean;
+  /**
+   * The provider's endpoint (https), speaking the request and response shape documented in
+   * lambdas/weather/http-weather-provider.ts. Check the provider's terms for commercial use.
+   * @default {@link DEFAULT_WEATHER_PROVIDER_URL} = "https://api.open-meteo.com/v1/forecast"
+   */
+  readonly providerUrl: string;
+  /**
+   * Recorded in every weather line's `source`.
+   * @default {@link DEFAULT_WEATHER_PROVIDER} = "open-meteo"
+   */
+  readonly providerName: string;
+  /**
+   * Name of the Secrets Manager secret holding the provider's API key (created outside the stack);
+   * `null` when the provider needs no key.
+   * @default {@link DEFAULT_WEATHER_API_KEY_SECRET_NAME} = null
+   */
+  readonly apiKeySecretName: string | null;
+  /**
+   * When the function runs, as an EventBridge Scheduler expression in UTC; before the ETL's run, so
+   * the hour's weather is there when the ETL joins it.
+   * @default {@link DEFAULT_WEATHER_SCHEDULE} = "cron(5 * * * ? *)"
+   */
+  readonly scheduleExpression: string;
+  /**
+   * Whole hours before the scheduled hour that each run (re)fetches, 1 to 744: gaps left by a
+   * provider outage fill themselves within this window.
+   * @default {@link DEFAULT_WEATHER_LOOKBACK} = 24
+   */
+  readonly lookbackHours: number;
+}
+
+/**
+ * Switches for the costly parts that later work adds (Redshift Serverless, SageMaker endpoints,
+ * QuickSight). Not used yet: they exist so stage files can already say what they want. The ETL's
+ * switch is `etl.enabled`.
  */
 export interface FeatureToggles {
-  readonly etl: boolean;
   readonly warehouse: boolean;
   readonly endpoints: boolean;
   readonly quicksight: boolean;
@@ -185,9 +305,11 @@ export interface StageSettings {
   readonly lake: LakeSettings;
   readonly validator: ValidatorSettings;
   readonly iotLogging: IotLoggingSettings;
+  readonly etl: EtlSettings;
+  readonly weather: WeatherSettings;
   /** Who the alarms e-mail; may be empty. @default {@link DEFAULT_ON_CALL_EMAILS} = [] */
   readonly onCallEmails: readonly string[];
-  /** @default {@link DEFAULT_FEATURES} = {"etl":false,"warehouse":false,"endpoints":false,"quicksight":false} */
+  /** @default {@link DEFAULT_FEATURES} = {"warehouse":false,"endpoints":false,"quicksight":false} */
   readonly features: FeatureToggles;
 }
 
@@ -227,6 +349,17 @@ export const DEV_FAILURES_LIFECYCLE: LifecycleSettings = expireOnly(30);
 export const PROD_FAILURES_LIFECYCLE: LifecycleSettings = expireOnly(365);
 /** One month: the time a data subject's erasure request must be answered in. */
 export const DEFAULT_NONCURRENT_VERSION_EXPIRE_AFTER_DAYS = 30;
+/** Dev's curated data is rebuilt from raw on demand: it lives as long as dev's raw data. */
+export const DEV_CURATED_LIFECYCLE: LifecycleSettings = expireOnly(30);
+/**
+ * Curated data is read mostly for recent hours (aggregates, features); it turns cold after three
+ * months and goes when the raw data it was rebuilt from goes.
+ */
+export const PROD_CURATED_LIFECYCLE: LifecycleSettings = {
+  infrequentAccessAfterDays: 90,
+  archiveAfterDays: null,
+  expireAfterDays: 1095,
+};
 export const DEV_ACCESS_LOGS_EXPIRE_AFTER_DAYS = 30;
 export const PROD_ACCESS_LOGS_EXPIRE_AFTER_DAYS = 365;
 
@@ -242,10 +375,49 @@ export const DEFAULT_RESERVED_CONCURRENCY = null;
 export const DEV_LOG_RETENTION_DAYS = 14;
 export const PROD_LOG_RETENTION_DAYS = 90;
 
+export const DEFAULT_ETL_ENABLED = true;
+
+export const DEFAULT_WEATHER_ENABLED = false;
+export const DEFAULT_WEATHER_PROVIDER_URL = 'https://api.open-meteo.com/v1/forecast';
+export const DEFAULT_WEATHER_PROVIDER = 'open-meteo';
+export const DEFAULT_WEATHER_API_KEY_SECRET_NAME = null;
+/** Minute 5: after the hour closes, before the ETL's default minute 15. */
+export const DEFAULT_WEATHER_SCHEDULE = 'cron(5 * * * ? *)';
+export const DEFAULT_WEATHER_LOOKBACK = 24;
+const DEFAULT_WEATHER: WeatherSettings = {
+  enabled: DEFAULT_WEATHER_ENABLED,
+  providerUrl: DEFAULT_WEATHER_PROVIDER_URL,
+  providerName: DEFAULT_WEATHER_PROVIDER,
+  apiKeySecretName: DEFAULT_WEATHER_API_KEY_SECRET_NAME,
+  scheduleExpression: DEFAULT_WEATHER_SCHEDULE,
+  lookbackHours: DEFAULT_WEATHER_LOOKBACK,
+};
+/**
+ * Hourly at minute 15: the raw zone is partitioned by arrival hour, and the validator writes an
+ * hour's last objects shortly after the hour ends (batching window, retries with backoff); a quarter
+ * of an hour lets that hour settle before the run reads it.
+ */
+export const DEFAULT_ETL_SCHEDULE_EXPRESSION = 'cron(15 * * * ? *)';
+/** At most one device-hour in twenty may fail its data-quality checks before a run fails. */
+export const DEFAULT_ETL_DQ_SCORE_THRESHOLD = 0.95;
+export const DEFAULT_ETL_WORKER_TYPE: EtlWorkerType = 'G.1X';
+/** Glue's minimum for G.1X: an hour of a small fleet is megabytes, not gigabytes. */
+export const DEV_ETL_NUMBER_OF_WORKERS = 2;
+/** Each run also reads a week of context (prior device-hour statistics): twice dev's workers. */
+export const PROD_ETL_NUMBER_OF_WORKERS = 4;
+/**
+ * Half the hourly period: a run of one hour takes a few minutes of Spark; the rest is room for a
+ * slow start, while a stuck run is stopped before the next scheduled run begins.
+ */
+export const DEFAULT_ETL_TIMEOUT_MINUTES = 30;
+/** In order: each backfill run reads the hours rebuilt before it (see `backfillMaxConcurrency`). */
+export const DEFAULT_ETL_BACKFILL_MAX_CONCURRENCY = 1;
+/** Backfills are not urgent: Flex costs about a third less per DPU-hour (AWS-FACTS) for a later start. */
+export const DEFAULT_ETL_BACKFILL_EXECUTION_CLASS: EtlExecutionClass = 'FLEX';
+
 export const DEFAULT_IOT_LOGGING: IotLoggingSettings = { enabled: true, level: 'WARN' };
 export const DEFAULT_ON_CALL_EMAILS: readonly string[] = [];
 export const DEFAULT_FEATURES: FeatureToggles = {
-  etl: false,
   warehouse: false,
   endpoints: false,
   quicksight: false,
@@ -260,6 +432,7 @@ export const STAGE_DEFAULTS: Readonly<Record<StageName, StageSettings>> = {
       raw: DEV_RAW_LIFECYCLE,
       quarantine: DEV_QUARANTINE_LIFECYCLE,
       failures: DEV_FAILURES_LIFECYCLE,
+      curated: DEV_CURATED_LIFECYCLE,
       noncurrentVersionExpireAfterDays: DEFAULT_NONCURRENT_VERSION_EXPIRE_AFTER_DAYS,
       accessLogsExpireAfterDays: DEV_ACCESS_LOGS_EXPIRE_AFTER_DAYS,
     },
@@ -273,6 +446,18 @@ export const STAGE_DEFAULTS: Readonly<Record<StageName, StageSettings>> = {
       logRetentionDays: DEV_LOG_RETENTION_DAYS,
     },
     iotLogging: DEFAULT_IOT_LOGGING,
+    etl: {
+      enabled: DEFAULT_ETL_ENABLED,
+      scheduleExpression: DEFAULT_ETL_SCHEDULE_EXPRESSION,
+      dqScoreThreshold: DEFAULT_ETL_DQ_SCORE_THRESHOLD,
+      workerType: DEFAULT_ETL_WORKER_TYPE,
+      numberOfWorkers: DEV_ETL_NUMBER_OF_WORKERS,
+      timeoutMinutes: DEFAULT_ETL_TIMEOUT_MINUTES,
+      backfillMaxConcurrency: DEFAULT_ETL_BACKFILL_MAX_CONCURRENCY,
+      backfillExecutionClass: DEFAULT_ETL_BACKFILL_EXECUTION_CLASS,
+      logRetentionDays: DEV_LOG_RETENTION_DAYS,
+    },
+    weather: DEFAULT_WEATHER,
     onCallEmails: DEFAULT_ON_CALL_EMAILS,
     features: DEFAULT_FEATURES,
   },
@@ -283,6 +468,7 @@ export const STAGE_DEFAULTS: Readonly<Record<StageName, StageSettings>> = {
       raw: PROD_RAW_LIFECYCLE,
       quarantine: PROD_QUARANTINE_LIFECYCLE,
       failures: PROD_FAILURES_LIFECYCLE,
+      curated: PROD_CURATED_LIFECYCLE,
       noncurrentVersionExpireAfterDays: DEFAULT_NONCURRENT_VERSION_EXPIRE_AFTER_DAYS,
       accessLogsExpireAfterDays: PROD_ACCESS_LOGS_EXPIRE_AFTER_DAYS,
     },
@@ -296,6 +482,18 @@ export const STAGE_DEFAULTS: Readonly<Record<StageName, StageSettings>> = {
       logRetentionDays: PROD_LOG_RETENTION_DAYS,
     },
     iotLogging: DEFAULT_IOT_LOGGING,
+    etl: {
+      enabled: DEFAULT_ETL_ENABLED,
+      scheduleExpression: DEFAULT_ETL_SCHEDULE_EXPRESSION,
+      dqScoreThreshold: DEFAULT_ETL_DQ_SCORE_THRESHOLD,
+      workerType: DEFAULT_ETL_WORKER_TYPE,
+      numberOfWorkers: PROD_ETL_NUMBER_OF_WORKERS,
+      timeoutMinutes: DEFAULT_ETL_TIMEOUT_MINUTES,
+      backfillMaxConcurrency: DEFAULT_ETL_BACKFILL_MAX_CONCURRENCY,
+      backfillExecutionClass: DEFAULT_ETL_BACKFILL_EXECUTION_CLASS,
+      logRetentionDays: PROD_LOG_RETENTION_DAYS,
+    },
+    weather: DEFAULT_WEATHER,
     onCallEmails: DEFAULT_ON_CALL_EMAILS,
     features: DEFAULT_FEATURES,
   },
@@ -346,6 +544,103 @@ const lifecycleSchema = z
     }
   });
 
+const logRetentionDaysSchema = z
+  .number({ error: `one of ${LOG_RETENTION_DAYS.join(', ')}` })
+  .refine((value) => (LOG_RETENTION_DAYS as readonly number[]).includes(value), {
+    error: `one of ${LOG_RETENTION_DAYS.join(', ')}`,
+  });
+
+/** The longest schedule period the ETL accepts: a week of hours is still one workflow execution. */
+export const MAX_ETL_SCHEDULE_PERIOD_HOURS = 168;
+const scheduleExpected =
+  'an EventBridge Scheduler expression firing every N hours or days: rate(N hours), rate(N days), cron(M * * * ? *), cron(M 0/N * * ? *) with N dividing 24, or cron(M H * * ? *)';
+
+/**
+ * Hours between two runs of an ETL schedule expression, or `undefined` when the expression is not
+ * one of the regular shapes the ETL accepts (it must know the period to choose each run's window).
+ *
+ * @example schedulePeriodHours('cron(15 * * * ? *)') // 1
+ */
+export function schedulePeriodHours(expression: string): number | undefined {
+  const rate = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expression);
+  if (rate) {
+    const count = Number(rate[1]);
+    const unit = rate[2] as string;
+    if (count < 1 || (count === 1) !== !unit.endsWith('s')) return undefined;
+    const hours = unit.startsWith('minute') ? count / 60 : unit.startsWith('hour') ? count : count * 24;
+    return Number.isInteger(hours) && hours <= MAX_ETL_SCHEDULE_PERIOD_HOURS ? hours : undefined;
+  }
+  const cron = /^cron\((\d{1,2}) (\S+) \* \* \? \*\)$/.exec(expression);
+  if (!cron || Number(cron[1]) > 59) return undefined;
+  const hourField = cron[2] as string;
+  if (hourField === '*') return 1;
+  const every = /^(?:\*|0)\/(\d{1,2})$/.exec(hourField);
+  if (every) {
+    const step = Number(every[1]);
+    return step >= 1 && 24 % step === 0 ? step : undefined;
+  }
+  return /^\d{1,2}$/.test(hourField) && Number(hourField) <= 23 ? 24 : undefined;
+}
+
+const etlSchema = z
+  .strictObject({
+    enabled: flag,
+    scheduleExpression: z
+      .string({ error: scheduleExpected })
+      .refine((value) => schedulePeriodHours(value) !== undefined, { error: scheduleExpected }),
+    dqScoreThreshold: z
+      .number({ error: 'a number from 0 to 1' })
+      .min(0, { error: 'a number from 0 to 1' })
+      .max(1, { error: 'a number from 0 to 1' }),
+    workerType: z.enum(ETL_WORKER_TYPES, { error: `one of ${ETL_WORKER_TYPES.join(', ')}` }),
+    numberOfWorkers: integer(2, 299),
+    timeoutMinutes: integer(1, 2880, 'a whole number of minutes'),
+    backfillMaxConcurrency: integer(1, 40),
+    backfillExecutionClass: z.enum(ETL_EXECUTION_CLASSES, {
+      error: `one of ${ETL_EXECUTION_CLASSES.join(', ')}`,
+    }),
+    logRetentionDays: logRetentionDaysSchema,
+  })
+  .superRefine((etl, ctx) => {
+    const periodHours = schedulePeriodHours(etl.scheduleExpression);
+    if (periodHours !== undefined && etl.timeoutMinutes >= periodHours * 60) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['timeoutMinutes'],
+        message: `below the schedule period of ${periodHours * 60} minutes (${etl.scheduleExpression}), or a slow run overlaps the next`,
+      });
+    }
+    if (etl.backfillExecutionClass === 'FLEX' && !FLEX_WORKER_TYPES.includes(etl.workerType)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['workerType'],
+        message: `one of ${FLEX_WORKER_TYPES.join(', ')} while backfillExecutionClass is FLEX (Flex runs on no other worker type)`,
+      });
+    }
+  });
+
+const weatherSchema = z.strictObject({
+  enabled: flag,
+  providerUrl: z
+    .string({ error: 'an https:// URL' })
+    .refine((value) => URL.canParse(value) && new URL(value).protocol === 'https:', {
+      error: 'an https:// URL',
+    }),
+  providerName: z
+    .string({ error: 'a name of letters, digits, dot, dash or underscore (at most 64)' })
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
+      error: 'a name of letters, digits, dot, dash or underscore (at most 64)',
+    }),
+  apiKeySecretName: z
+    .string({ error: 'a Secrets Manager secret name, or null' })
+    .regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, { error: 'a Secrets Manager secret name, or null' })
+    .nullable(),
+  scheduleExpression: z
+    .string({ error: 'an EventBridge Scheduler expression: rate(...) or cron(...)' })
+    .regex(/^(rate|cron)\(.+\)$/, { error: 'an EventBridge Scheduler expression: rate(...) or cron(...)' }),
+  lookbackHours: integer(1, 744, 'a whole number of hours'),
+});
+
 const capacityExpected = `{"mode":"on-demand"} or {"mode":"provisioned","shardCount":<integer>}`;
 const capacitySchema = z.discriminatedUnion(
   'mode',
@@ -375,6 +670,7 @@ const stageSettingsSchema = z
       raw: lifecycleSchema,
       quarantine: lifecycleSchema,
       failures: lifecycleSchema,
+      curated: lifecycleSchema,
       noncurrentVersionExpireAfterDays: integer(1, 36500, 'a whole number of days'),
       accessLogsExpireAfterDays: integer(1, 36500, 'a whole number of days'),
     }),
@@ -385,18 +681,16 @@ const stageSettingsSchema = z
       retryAttempts: integer(0, 10_000),
       maxRecordAgeSeconds: integer(60, MAX_EVENT_SOURCE_RECORD_AGE_SECONDS, 'a whole number of seconds'),
       reservedConcurrency: integer(1, 10_000).nullable(),
-      logRetentionDays: z
-        .number({ error: `one of ${LOG_RETENTION_DAYS.join(', ')}` })
-        .refine((value) => (LOG_RETENTION_DAYS as readonly number[]).includes(value), {
-          error: `one of ${LOG_RETENTION_DAYS.join(', ')}`,
-        }),
+      logRetentionDays: logRetentionDaysSchema,
     }),
     iotLogging: z.strictObject({
       enabled: flag,
       level: z.enum(IOT_LOG_LEVELS, { error: `one of ${IOT_LOG_LEVELS.join(', ')}` }),
     }),
+    etl: etlSchema,
+    weather: weatherSchema,
     onCallEmails: z.array(z.email({ error: 'an e-mail address' }), { error: 'an array of e-mail addresses' }),
-    features: z.strictObject({ etl: flag, warehouse: flag, endpoints: flag, quicksight: flag }),
+    features: z.strictObject({ warehouse: flag, endpoints: flag, quicksight: flag }),
   })
   .superRefine((settings, ctx) => {
     const { retentionHours } = settings.stream;

@@ -1,11 +1,15 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { EtlJob } from './batch/etl-job.ts';
+import { EtlWorkflow } from './batch/etl-workflow.ts';
+import { WeatherIngest } from './batch/weather-ingest.ts';
 import type { StageConfig } from './config.ts';
 import { DeviceGateway } from './ingestion/device-gateway.ts';
 import { TelemetryStream } from './ingestion/telemetry-stream.ts';
 import { TelemetryValidator } from './ingestion/telemetry-validator.ts';
 import { TelemetryLake } from './lake/telemetry-lake.ts';
+import { EtlAlarms } from './monitoring/etl-alarms.ts';
 import { IngestAlarms } from './monitoring/ingest-alarms.ts';
 
 export interface TelemetryPipelineStackProps extends StackProps {
@@ -17,9 +21,17 @@ export function stackNameOf(stage: string): string {
   return `Sdap-${stage}`;
 }
 
+/** The batch ETL of a stage, present when `etl.enabled`. */
+export interface EtlParts {
+  readonly job: EtlJob;
+  readonly workflow: EtlWorkflow;
+  readonly alarms: EtlAlarms;
+}
+
 /**
  * One stage of the pipeline. Reads like the architecture: devices -> IoT gateway -> stream ->
- * validator -> lake, with alarms over all of it. Constructs build; this class composes and grants.
+ * validator -> lake, then the hourly ETL -> curated lake, with alarms over all of it. Constructs
+ * build; this class composes and grants.
  */
 export class TelemetryPipelineStack extends Stack {
   public readonly lake: TelemetryLake;
@@ -27,6 +39,10 @@ export class TelemetryPipelineStack extends Stack {
   public readonly gateway: DeviceGateway;
   public readonly validator: TelemetryValidator;
   public readonly alarms: IngestAlarms;
+  /** `undefined` when the stage switches the ETL off (`etl.enabled: false`). */
+  public readonly etl?: EtlParts;
+  /** `undefined` when the stage switches weather off (`weather.enabled: false`). */
+  public readonly weather?: WeatherIngest;
 
   constructor(scope: Construct, id: string, props: TelemetryPipelineStackProps) {
     super(scope, id, props);
@@ -40,6 +56,7 @@ export class TelemetryPipelineStack extends Stack {
       rawLifecycle: config.lake.raw,
       quarantineLifecycle: config.lake.quarantine,
       failuresLifecycle: config.lake.failures,
+      curatedLifecycle: config.lake.curated,
       noncurrentVersionExpireAfterDays: config.lake.noncurrentVersionExpireAfterDays,
       accessLogsExpireAfterDays: config.lake.accessLogsExpireAfterDays,
     });
@@ -89,6 +106,21 @@ export class TelemetryPipelineStack extends Stack {
       removalPolicy,
     });
 
+    if (config.etl.enabled) this.etl = this.composeEtl(config, namePrefix, removalPolicy);
+    if (config.weather.enabled) {
+      this.weather = new WeatherIngest(this, 'Weather', {
+        rawBucket: this.lake.rawBucket,
+        encryptionKey: this.lake.key,
+        providerUrl: config.weather.providerUrl,
+        providerName: config.weather.providerName,
+        apiKeySecret: config.weather.apiKeySecretName ?? undefined,
+        scheduleExpression: config.weather.scheduleExpression,
+        lookbackHours: config.weather.lookbackHours,
+        logRetentionDays: config.validator.logRetentionDays as logs.RetentionDays,
+        removalPolicy,
+      });
+    }
+
     const outputs: Record<string, [string, string]> = {
       RawBucketName: [this.lake.rawBucket.bucketName, 'Valid readings, gzip NDJSON under telemetry/'],
       QuarantineBucketName: [
@@ -114,9 +146,58 @@ export class TelemetryPipelineStack extends Stack {
         'SNS topic of critical telemetry alerts',
       ],
       OnCallTopicArn: [this.alarms.onCallTopic.topicArn, 'SNS topic the alarms notify'],
+      CuratedBucketName: [
+        this.lake.curatedBucket.bucketName,
+        'The ETL output: curated Parquet and run summaries',
+      ],
+      ...(this.etl && {
+        EtlStateMachineArn: [
+          this.etl.workflow.stateMachine.stateMachineArn,
+          'ETL workflow; start with {"hour":...} or {"from":...,"to":...}',
+        ],
+        EtlJobName: [this.etl.job.jobName, 'Glue job of the ETL'],
+      }),
+      ...(this.weather && {
+        WeatherFunctionName: [this.weather.function.functionName, 'Hourly weather per site into weather/'],
+      }),
     };
     for (const [outputId, [value, description]] of Object.entries(outputs)) {
       new CfnOutput(this, outputId, { value, description });
     }
+  }
+
+  /** The hourly ETL: the Glue job over the lake, its workflow and schedule, and their alarms. */
+  private composeEtl(config: StageConfig, namePrefix: string, removalPolicy: RemovalPolicy): EtlParts {
+    const { etl } = config;
+    const logRetentionDays = etl.logRetentionDays as logs.RetentionDays;
+    const job = new EtlJob(this, 'EtlJob', {
+      lake: this.lake,
+      namePrefix,
+      workerType: etl.workerType,
+      numberOfWorkers: etl.numberOfWorkers,
+      timeoutMinutes: etl.timeoutMinutes,
+      // A backfill's windows plus the scheduled run that may start meanwhile.
+      maxConcurrentRuns: etl.backfillMaxConcurrency + 1,
+      logRetentionDays,
+      removalPolicy,
+    });
+    const workflow = new EtlWorkflow(this, 'EtlWorkflow', {
+      job,
+      lake: this.lake,
+      onCallTopic: this.alarms.onCallTopic,
+      namePrefix,
+      scheduleExpression: etl.scheduleExpression,
+      dqScoreThreshold: etl.dqScoreThreshold,
+      backfillMaxConcurrency: etl.backfillMaxConcurrency,
+      backfillExecutionClass: etl.backfillExecutionClass,
+      logRetentionDays,
+      removalPolicy,
+    });
+    const alarms = new EtlAlarms(this, 'EtlAlarms', {
+      workflow,
+      onCallTopic: this.alarms.onCallTopic,
+      namePrefix,
+    });
+    return { job, workflow, alarms };
   }
 }

@@ -28,7 +28,17 @@ export function lambdaContext(functionName: string, functionArn: string): Contex
  * stays readable). Settings already in the environment win.
  */
 export async function importValidatorQuietly(): Promise<typeof import('../lambdas/validator/handler.ts')> {
+  quietPowertools();
+  return import('../lambdas/validator/handler.ts');
+}
+
+/** Loads the weather function's handler module the same way (see {@link importValidatorQuietly}). */
+export async function importWeatherQuietly(): Promise<typeof import('../lambdas/weather/handler.ts')> {
+  quietPowertools();
+  return import('../lambdas/weather/handler.ts');
+}
+
+function quietPowertools(): void {
   process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
-  return import('../lambdas/validator/handler.ts');
 }

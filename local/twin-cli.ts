@@ -11,6 +11,7 @@ import { MAX_READINGS_PER_MESSAGE } from '../lambdas/shared/contract.ts';
 import { FLEET_FLAGS, FlagError, parseFleetFlags, parseNumberFlag } from '../simulator/fleet-flags.ts';
 import { DEFAULT_DEVICES, DEFAULT_DURATION_HOURS, DEFAULT_SEED, MAX_DEVICES } from '../simulator/options.ts';
 import { DEFAULT_FAULT_RATES, FAULT_KINDS, type FaultKind } from '../simulator/transport-faults.ts';
+import type { BatchSummary } from './etl/batch-stage.ts';
 import { runTwin, type TwinSummary } from './twin.ts';
 import {
   CA_CERT_FILE,
@@ -49,6 +50,7 @@ const FLAGS = {
   device: { type: 'string' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean' },
+  'no-batch': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -71,6 +73,7 @@ export const TWIN_USAGE = `usage: sdap twin [options]   (sdap start = the same w
   --device ID               the device that publishes --payloads (default debug-device-1)
   --json                    print the summary as JSON
   --quiet                   no progress display
+  --no-batch                stop after the streaming phase (no weather, no batch ETL)
 
 serve options (sdap twin --serve):
   --mqtt-port N             MQTT over mutual TLS (default ${SERVE_DEFAULT_PORTS.mqtt}; 0 = any free port)
@@ -160,6 +163,7 @@ export function parseTwinArgs(args: string[], defaults: Partial<typeof START_DEF
       outDir: values.out ?? DEFAULT_OUT_DIR,
       shards: shards ?? DEFAULT_SHARDS,
       speed: fleet.speed ?? 0,
+      batch: !(values['no-batch'] ?? false),
       ...(values.payloads !== undefined && { payloadsFile: values.payloads }),
       ...(inject && { inject }),
       ...(values.device !== undefined && { payloadsDevice: values.device }),
@@ -448,6 +452,18 @@ export async function twinCommand(
   }
 }
 
+/** The batch stage's lines of the summary. */
+export function formatBatch(b: BatchSummary): string[] {
+  if (b.window === null) return ['  batch          the raw zone held nothing to process'];
+  const dq = b.dqScore;
+  const score = (value: number | null) => (value === null ? '-' : value.toFixed(1));
+  return [
+    `  batch          event hours ${b.window.from} .. ${b.window.to} (${b.hoursProcessed} h) in ${b.seconds.total.toFixed(1)} s: ${b.curatedRows} curated rows, ${b.duplicatesRemoved} duplicates removed, ${b.lateReadings} late readings, ${b.malformedLines} malformed lines`,
+    `                 DQ score per device-hour: p10 ${score(dq.p10)}, median ${score(dq.p50)}, mean ${score(dq.mean)} over ${dq.deviceHoursScored} (>= 95: ${dq.histogram.from95}, 80-95: ${dq.histogram.from80To95}, 50-80: ${dq.histogram.from50To80}, < 50: ${dq.histogram.below50})`,
+    `                 ${Object.keys(b.tables).length} tables, ${b.objectsWritten} Parquet objects in the curated bucket; checksum ${b.outputChecksum.slice(0, 12)}`,
+  ];
+}
+
 export function formatSummary(s: TwinSummary): string {
   const reasons = Object.entries(s.outcome.quarantinedByReason)
     .map(([code, n]) => `${code} ${n}`)
@@ -475,6 +491,12 @@ export function formatSummary(s: TwinSummary): string {
     `  alerts         ${s.alerts.total}${alerts ? ` (${alerts})` : ''}; critical notifications ${s.alerts.criticalNotifications}; injected smoke/leak events alerted ${s.alerts.injectedCriticalEventsAlerted}/${s.alerts.injectedCriticalEvents}`,
     `  latency        publish -> raw object p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms (${s.latencyMs.samples} readings)`,
     `  throughput     ${s.throughput.readingsPerSecond} readings/s end to end; wall time ${s.run.wallSeconds} s`,
+    ...(s.weather
+      ? [
+          `  weather        ${s.weather.hoursFetched} site-hours from the local provider for ${s.weather.sites} sites, ${s.weather.hoursMissing} missing`,
+        ]
+      : []),
+    ...(s.batch ? formatBatch(s.batch) : []),
     s.conservation.holds
       ? `  conservation   HOLDS: all ${s.conservation.published} published readings are valid, quarantined or dead-lettered`
       : `  conservation   VIOLATED: ${s.conservation.missing} readings missing, ${s.conservation.unexpected} unexpected (e.g. ${s.conservation.missingExamples.join(', ')})`,

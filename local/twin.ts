@@ -8,17 +8,28 @@
 
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type RejectionCode, telemetryTopic } from '../lambdas/shared/contract.ts';
+import { HOUR_MS } from '../lambdas/shared/weather-record.ts';
+import { HttpWeatherProvider } from '../lambdas/weather/http-weather-provider.ts';
+import type { WeatherRunSummary } from '../lambdas/weather/ingest-weather.ts';
+import type { Site } from '../simulator/fleet.ts';
 import { writeGroundTruth } from '../simulator/injections.ts';
 import { createFleetPublisher } from '../simulator/mqtt-publisher.ts';
 import type { SimulationOptions } from '../simulator/options.ts';
 import { REGISTRY_DIRECTORY, THING_GROUPS_FILE, THINGS_FILE, writeRegistry } from '../simulator/registry.ts';
 import { simulateFleet } from '../simulator/simulate.ts';
+import { type BatchSummary, runBatchStage } from './etl/batch-stage.ts';
 import type { ConservationReport, PublishedMessage } from './lake-audit.ts';
+import { importWeatherQuietly, lambdaContext } from './lambda-runtime.ts';
 import { countBy, percentile, startTwinPipeline, TWIN_BUCKETS } from './twin-pipeline.ts';
+import { startWeatherServer } from './weather-server.ts';
 
 export { TWIN_BUCKETS, TWIN_RULE_NAME } from './twin-pipeline.ts';
+
+/** The `source` of the weather the twin lands: the local provider serving the simulator's weather. */
+export const TWIN_WEATHER_PROVIDER = 'sdap-twin-weather';
+const TWIN_WEATHER_FUNCTION_ARN = 'arn:aws:lambda:us-east-1:000000000000:function:sdap-twin-weather';
 /** Where the registry export lands in the raw bucket (beside, not inside, the telemetry table). */
 export const REGISTRY_PREFIX = 'iot-registry';
 
@@ -49,6 +60,14 @@ export interface TwinOptions {
    * @default true
    */
   readonly emulatorsInChildProcesses?: boolean;
+  /**
+   * After the streaming phase, land the fleet's weather and run the batch stage (the ETL's SQL in
+   * DuckDB) over the lake.
+   * @default true
+   */
+  readonly batch?: boolean;
+  /** Progress lines of the batch stage. */
+  readonly onBatchLog?: (line: string) => void;
 }
 
 /** The run's summary. Field names are part of the interface: they are documented in the README. */
@@ -116,6 +135,10 @@ export interface TwinSummary {
     ConservationReport,
     'holds' | 'published' | 'missing' | 'unexpected' | 'missingExamples'
   >;
+  /** The weather function's run over the fleet's hours (fleet runs only). */
+  readonly weather?: Pick<WeatherRunSummary, 'from' | 'to' | 'sites' | 'hoursFetched' | 'hoursMissing'>;
+  /** The batch stage over the lake the streaming phase filled (absent with `batch: false`). */
+  readonly batch?: BatchSummary;
 }
 
 export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
@@ -246,7 +269,6 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
     },
   };
 
-  await writeFile(join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   await writeFile(join(outDir, 'alerts.ndjson'), sink.events.map((e) => `${JSON.stringify(e)}\n`).join(''));
   await source.writeArtefacts(outDir);
   // The registry goes to the lake too, where AWS would land a scheduled export of the IoT registry.
@@ -260,14 +282,71 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
       }),
     );
   }
-  await pipeline.close();
-  return summary;
+  let complete: TwinSummary = summary;
+  try {
+    if ((options.batch ?? true) && !interrupted) {
+      const weather = source.sites ? await landWeather(pipeline.directS3, source) : undefined;
+      const batch = await runBatchStage({
+        s3: pipeline.directS3,
+        buckets: {
+          raw: TWIN_BUCKETS.raw,
+          quarantine: TWIN_BUCKETS.quarantine,
+          curated: TWIN_BUCKETS.curated,
+        },
+        ...(options.onBatchLog && { log: options.onBatchLog }),
+      });
+      complete = { ...summary, ...(weather && { weather }), batch };
+    }
+  } finally {
+    await writeFile(join(outDir, 'summary.json'), `${JSON.stringify(complete, null, 2)}\n`);
+    await pipeline.close();
+  }
+  return complete;
+}
+
+/**
+ * Runs the weather function, unchanged, against a local provider serving the fleet's own outdoor
+ * temperature, over whole hours covering the fleet's time: what the hourly schedule would have
+ * landed in the lake by now.
+ */
+async function landWeather(
+  s3: S3Client,
+  source: MessageSource,
+): Promise<NonNullable<TwinSummary['weather']>> {
+  const { sites = [], fleetStartMs = 0, fleetEndMs = 0 } = source;
+  const server = await startWeatherServer({ sites });
+  try {
+    const { createHandler } = await importWeatherQuietly();
+    const handler = createHandler(async () => ({
+      s3,
+      rawBucket: TWIN_BUCKETS.raw,
+      provider: new HttpWeatherProvider({ name: TWIN_WEATHER_PROVIDER, url: server.url }),
+      lookbackHours: 24,
+    }));
+    const event = {
+      from: new Date(Math.floor(fleetStartMs / HOUR_MS) * HOUR_MS).toISOString(),
+      to: new Date(Math.ceil(fleetEndMs / HOUR_MS) * HOUR_MS).toISOString(),
+    };
+    const run = await handler(event, lambdaContext('sdap-twin-weather', TWIN_WEATHER_FUNCTION_ARN));
+    return {
+      from: run.from,
+      to: run.to,
+      sites: run.sites,
+      hoursFetched: run.hoursFetched,
+      hoursMissing: run.hoursMissing,
+    };
+  } finally {
+    await server.close();
+  }
 }
 
 interface MessageSource {
   readonly deviceIds: readonly string[];
   readonly expectedMessages: number;
   readonly fleetStartMs?: number;
+  readonly fleetEndMs?: number;
+  /** The fleet's sites, for the weather it experienced (fleet runs only). */
+  readonly sites?: readonly Site[];
   readonly describe: Partial<TwinSummary['run']>;
   messages(): Iterable<{
     deviceId: string;
@@ -296,6 +375,8 @@ function fleetSource(simulation: SimulationOptions, nowMs: number): MessageSourc
     // An estimate for the progress display only.
     expectedMessages: 0,
     fleetStartMs: sim.startMs,
+    fleetEndMs: sim.endMs,
+    sites: sim.fleet.sites,
     describe: {
       seed: sim.options.seed,
       fleetStart: new Date(sim.startMs).toISOString(),

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Lazy, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -21,6 +21,9 @@ export const FAILURE_PREFIXES = {
   iotRuleErrors: 'iot-rule-errors/',
 } as const;
 export type FailureSink = keyof typeof FAILURE_PREFIXES;
+
+/** The lake's data buckets by zone, for grants that name a zone and the keys in it. */
+export type LakeZone = 'raw' | 'quarantine' | 'curated';
 
 /** Name of the raw table in the Glue database. */
 export const RAW_TABLE_NAME = 'raw_telemetry';
@@ -60,6 +63,8 @@ export interface TelemetryLakeProps {
   readonly quarantineLifecycle?: BucketLifecycle;
   /** @default {@link KEEP_FOREVER} = {"infrequentAccessAfterDays":null,"archiveAfterDays":null,"expireAfterDays":null} */
   readonly failuresLifecycle?: BucketLifecycle;
+  /** @default {@link KEEP_FOREVER} = {"infrequentAccessAfterDays":null,"archiveAfterDays":null,"expireAfterDays":null} */
+  readonly curatedLifecycle?: BucketLifecycle;
   /**
    * Days an overwritten or deleted object version survives, in every bucket.
    * @default {@link DEFAULT_NONCURRENT_VERSION_EXPIRE_AFTER_DAYS} = 30
@@ -70,10 +75,10 @@ export interface TelemetryLakeProps {
 }
 
 /**
- * The S3 data lake of the ingest path: raw (valid readings), quarantine (rejected input with reasons)
- * and failures (what the stream's consumer or the IoT rule could not deliver), all encrypted with one
- * customer-managed key, versioned and TLS-only, plus their access-log bucket and the Glue catalog of
- * the raw zone.
+ * The S3 data lake: raw (valid readings), quarantine (rejected input with reasons), failures (what
+ * the stream's consumer or the IoT rule could not deliver) and curated (the batch ETL's Parquet),
+ * all encrypted with one customer-managed key, versioned and TLS-only, plus their access-log bucket
+ * and the Glue catalog of the raw zone.
  */
 export class TelemetryLake extends Construct {
   /** Encrypts the lake's buckets; the stack also uses it for the stream and the alert channels. */
@@ -81,12 +86,15 @@ export class TelemetryLake extends Construct {
   public readonly rawBucket: s3.Bucket;
   public readonly quarantineBucket: s3.Bucket;
   public readonly failuresBucket: s3.Bucket;
+  /** The batch ETL's output: curated readings, aggregates, data quality and run summaries. */
+  public readonly curatedBucket: s3.Bucket;
   /** Receives the server access logs of the other buckets (SSE-S3: log delivery cannot use KMS). */
   public readonly accessLogsBucket: s3.Bucket;
   public readonly database: glue.CfnDatabase;
   public readonly rawTable: glue.CfnTable;
   public readonly databaseName: string;
   public readonly rawTableName: string = RAW_TABLE_NAME;
+  private readonly logGroupEncryptionPatterns: string[] = [];
 
   constructor(scope: Construct, id: string, props: TelemetryLakeProps) {
     super(scope, id);
@@ -167,12 +175,14 @@ export class TelemetryLake extends Construct {
       })),
     });
 
+    this.curatedBucket = dataBucket('CuratedBucket', 'curated/', props.curatedLifecycle ?? KEEP_FOREVER);
+
     this.databaseName = props.databaseName;
     this.database = new glue.CfnDatabase(this, 'Database', {
       catalogId: Stack.of(this).account,
       databaseInput: {
         name: props.databaseName,
-        description: 'Smart-device telemetry lake (raw zone; curated zones are added by the ETL)',
+        description: 'Smart-device telemetry lake: the raw zone, and the curated tables the ETL keeps',
       },
     });
     this.rawTable = this.createRawTable();
@@ -198,6 +208,78 @@ export class TelemetryLake extends Construct {
       this.failuresBucket,
       `${FAILURE_PREFIXES.iotRuleErrors}*`,
       'IoT rule error documents',
+    );
+  }
+
+  /** The data bucket of `zone`. */
+  public bucketOf(zone: LakeZone): s3.Bucket {
+    return { raw: this.rawBucket, quarantine: this.quarantineBucket, curated: this.curatedBucket }[zone];
+  }
+
+  /**
+   * Lets `grantee` read the given keys of `zone` and list under them, with the key to decrypt. A
+   * pattern ending in `/` is a prefix (every object under it); any other is one object's key.
+   */
+  public grantRead(
+    grantee: iam.IGrantable,
+    zone: LakeZone,
+    keyPatterns: readonly string[],
+    what: string,
+  ): void {
+    this.grantObjects(grantee, zone, keyPatterns, ['s3:GetObject'], ['kms:Decrypt'], `Reads ${what}`);
+  }
+
+  /**
+   * Lets `grantee` read, write and delete objects under the given prefixes of the curated zone (an
+   * overwrite of a partition deletes its old files), and list under them.
+   */
+  public grantReadWriteCurated(grantee: iam.IGrantable, prefixes: readonly string[], what: string): void {
+    const notPrefixes = prefixes.filter((prefix) => !prefix.endsWith('/'));
+    if (notPrefixes.length > 0) {
+      throw new Error(
+        `grantReadWriteCurated: received ${JSON.stringify(notPrefixes)}, expected prefixes ending in '/'`,
+      );
+    }
+    this.grantObjects(
+      grantee,
+      'curated',
+      prefixes,
+      ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+      ['kms:Decrypt', 'kms:GenerateDataKey'],
+      `Rewrites ${what}`,
+    );
+  }
+
+  /**
+   * Lets CloudWatch Logs encrypt the log groups named by `logGroupNamePattern` (`*` allowed) with the
+   * lake key, as a log group with a KMS key requires; no other log group may use the key.
+   */
+  public allowLogGroupEncryption(logGroupNamePattern: string): void {
+    const stack = Stack.of(this);
+    this.logGroupEncryptionPatterns.push(
+      stack.formatArn({
+        service: 'logs',
+        resource: 'log-group',
+        resourceName: logGroupNamePattern,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      }),
+    );
+    if (this.logGroupEncryptionPatterns.length > 1) return;
+    // One statement whose condition lists every pattern (the array is read at synthesis).
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchLogsEncryptLogGroups',
+        principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': Lazy.list({
+              produce: () => this.logGroupEncryptionPatterns,
+            }),
+          },
+        },
+      }),
     );
   }
 
@@ -231,6 +313,54 @@ export class TelemetryLake extends Construct {
       keyPattern,
       `Writes ${what} only; keys are content-derived and not known in advance.`,
     );
+  }
+
+  private grantObjects(
+    grantee: iam.IGrantable,
+    zone: LakeZone,
+    keyPatterns: readonly string[],
+    objectActions: readonly string[],
+    keyActions: readonly string[],
+    why: string,
+  ): void {
+    if (
+      keyPatterns.length === 0 ||
+      keyPatterns.some((pattern) => pattern === '' || pattern.startsWith('/'))
+    ) {
+      throw new Error(
+        `TelemetryLake grant on ${zone}: received key patterns ${JSON.stringify(keyPatterns)}, expected one or more keys or prefixes, none empty or starting with '/'`,
+      );
+    }
+    const bucket = this.bucketOf(zone);
+    // A prefix `p/` grants `p/*` and the bare `p`: Spark probes the directory's own name before
+    // listing under it, and a denied probe is an error where a missing object is not.
+    const keys = keyPatterns.flatMap((pattern) =>
+      pattern.endsWith('/') ? [pattern.slice(0, -1), `${pattern}*`] : [pattern],
+    );
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: [...objectActions],
+        resources: keys.map((key) => bucket.arnForObjects(key)),
+      }),
+    );
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': keys } },
+      }),
+    );
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: [...keyActions], resources: [this.key.keyArn] }),
+    );
+    for (const pattern of keyPatterns.filter((candidate) => candidate.endsWith('/'))) {
+      acknowledgeObjectWildcard(
+        grantee,
+        bucket,
+        `${pattern}*`,
+        `${why} under ${pattern} only; object names there are partition paths and run ids not known at deploy time.`,
+      );
+    }
   }
 
   private createRawTable(): glue.CfnTable {

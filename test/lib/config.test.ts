@@ -4,6 +4,13 @@ import { MAX_READING_AGE_MS } from '../../lambdas/shared/contract.ts';
 import {
   buildStageConfig,
   DEFAULT_BATCH_SIZE,
+  DEFAULT_ETL_BACKFILL_EXECUTION_CLASS,
+  DEFAULT_ETL_BACKFILL_MAX_CONCURRENCY,
+  DEFAULT_ETL_DQ_SCORE_THRESHOLD,
+  DEFAULT_ETL_ENABLED,
+  DEFAULT_ETL_SCHEDULE_EXPRESSION,
+  DEFAULT_ETL_TIMEOUT_MINUTES,
+  DEFAULT_ETL_WORKER_TYPE,
   DEFAULT_FEATURES,
   DEFAULT_IOT_LOGGING,
   DEFAULT_MAX_BATCHING_WINDOW_SECONDS,
@@ -13,7 +20,15 @@ import {
   DEFAULT_RESERVED_CONCURRENCY,
   DEFAULT_RETRY_ATTEMPTS,
   DEFAULT_STAGE,
+  DEFAULT_WEATHER_API_KEY_SECRET_NAME,
+  DEFAULT_WEATHER_ENABLED,
+  DEFAULT_WEATHER_LOOKBACK,
+  DEFAULT_WEATHER_PROVIDER,
+  DEFAULT_WEATHER_PROVIDER_URL,
+  DEFAULT_WEATHER_SCHEDULE,
   DEV_ACCESS_LOGS_EXPIRE_AFTER_DAYS,
+  DEV_CURATED_LIFECYCLE,
+  DEV_ETL_NUMBER_OF_WORKERS,
   DEV_FAILURES_LIFECYCLE,
   DEV_LOG_RETENTION_DAYS,
   DEV_MAX_RECORD_AGE_SECONDS,
@@ -24,6 +39,8 @@ import {
   DEV_STREAM_RETENTION_HOURS,
   loadStageConfig,
   PROD_ACCESS_LOGS_EXPIRE_AFTER_DAYS,
+  PROD_CURATED_LIFECYCLE,
+  PROD_ETL_NUMBER_OF_WORKERS,
   PROD_FAILURES_LIFECYCLE,
   PROD_LOG_RETENTION_DAYS,
   PROD_MAX_RECORD_AGE_SECONDS,
@@ -34,6 +51,7 @@ import {
   PROD_STREAM_RETENTION_HOURS,
   STAGE_NAMES,
   StageConfigError,
+  schedulePeriodHours,
 } from '../../lib/config.ts';
 
 /** The message of the error `build` throws. */
@@ -61,6 +79,7 @@ describe('stage configuration', () => {
         raw: DEV_RAW_LIFECYCLE,
         quarantine: DEV_QUARANTINE_LIFECYCLE,
         failures: DEV_FAILURES_LIFECYCLE,
+        curated: DEV_CURATED_LIFECYCLE,
         noncurrentVersionExpireAfterDays: DEFAULT_NONCURRENT_VERSION_EXPIRE_AFTER_DAYS,
         accessLogsExpireAfterDays: DEV_ACCESS_LOGS_EXPIRE_AFTER_DAYS,
       },
@@ -74,6 +93,25 @@ describe('stage configuration', () => {
         logRetentionDays: DEV_LOG_RETENTION_DAYS,
       },
       iotLogging: DEFAULT_IOT_LOGGING,
+      etl: {
+        enabled: DEFAULT_ETL_ENABLED,
+        scheduleExpression: DEFAULT_ETL_SCHEDULE_EXPRESSION,
+        dqScoreThreshold: DEFAULT_ETL_DQ_SCORE_THRESHOLD,
+        workerType: DEFAULT_ETL_WORKER_TYPE,
+        numberOfWorkers: DEV_ETL_NUMBER_OF_WORKERS,
+        timeoutMinutes: DEFAULT_ETL_TIMEOUT_MINUTES,
+        backfillMaxConcurrency: DEFAULT_ETL_BACKFILL_MAX_CONCURRENCY,
+        backfillExecutionClass: DEFAULT_ETL_BACKFILL_EXECUTION_CLASS,
+        logRetentionDays: DEV_LOG_RETENTION_DAYS,
+      },
+      weather: {
+        enabled: DEFAULT_WEATHER_ENABLED,
+        providerUrl: DEFAULT_WEATHER_PROVIDER_URL,
+        providerName: DEFAULT_WEATHER_PROVIDER,
+        apiKeySecretName: DEFAULT_WEATHER_API_KEY_SECRET_NAME,
+        scheduleExpression: DEFAULT_WEATHER_SCHEDULE,
+        lookbackHours: DEFAULT_WEATHER_LOOKBACK,
+      },
       onCallEmails: DEFAULT_ON_CALL_EMAILS,
       features: DEFAULT_FEATURES,
     });
@@ -95,6 +133,59 @@ describe('stage configuration', () => {
     expect(config.lake.accessLogsExpireAfterDays).toBe(PROD_ACCESS_LOGS_EXPIRE_AFTER_DAYS);
     expect(config.validator.maxRecordAgeSeconds).toBe(PROD_MAX_RECORD_AGE_SECONDS);
     expect(config.validator.logRetentionDays).toBe(PROD_LOG_RETENTION_DAYS);
+    expect(config.lake.curated).toEqual(PROD_CURATED_LIFECYCLE);
+    expect(config.etl).toMatchObject({
+      enabled: true,
+      numberOfWorkers: PROD_ETL_NUMBER_OF_WORKERS,
+      logRetentionDays: PROD_LOG_RETENTION_DAYS,
+    });
+  });
+
+  it('runs the ETL hourly at minute 15 in both stages, backfilling with Flex', () => {
+    for (const stage of STAGE_NAMES) {
+      // Act
+      const { etl } = buildStageConfig(stage);
+
+      // Assess
+      expect(etl.scheduleExpression).toBe('cron(15 * * * ? *)');
+      expect(schedulePeriodHours(etl.scheduleExpression)).toBe(1);
+      expect(etl.timeoutMinutes).toBeLessThan(60);
+      expect(etl.backfillExecutionClass).toBe('FLEX');
+      expect(['G.1X', 'G.2X']).toContain(etl.workerType);
+    }
+  });
+
+  it('switches the ETL off per stage', () => {
+    expect(buildStageConfig('dev', { etl: { enabled: false } }).etl.enabled).toBe(false);
+  });
+
+  it.each([
+    ['rate(1 hour)', 1],
+    ['rate(3 hours)', 3],
+    ['rate(120 minutes)', 2],
+    ['rate(1 day)', 24],
+    ['rate(7 days)', 168],
+    ['cron(0 * * * ? *)', 1],
+    ['cron(15 0/2 * * ? *)', 2],
+    ['cron(5 */6 * * ? *)', 6],
+    ['cron(30 3 * * ? *)', 24],
+  ])('reads the period of %s as %i hour(s)', (expression, hours) => {
+    expect(schedulePeriodHours(expression)).toBe(hours);
+  });
+
+  it.each([
+    'rate(5 minutes)',
+    'rate(90 minutes)',
+    'rate(1 hours)',
+    'rate(2 hour)',
+    'rate(8 days)',
+    'cron(0 */5 * * ? *)',
+    'cron(60 * * * ? *)',
+    'cron(0 * ? * MON *)',
+    'cron(0 24 * * ? *)',
+    'at(2026-01-01T00:00:00)',
+  ])('reads no period from %s', (expression) => {
+    expect(schedulePeriodHours(expression)).toBeUndefined();
   });
 
   it('keeps dev disposable and prod retained', () => {
@@ -250,6 +341,67 @@ describe('stage configuration', () => {
         errorOf(() => buildStageConfig('dev', { lake: { quarantine: { infrequentAccessAfterDays: 7 } } })),
       ).toBe(
         `stage 'dev': lake.quarantine.infrequentAccessAfterDays: received 7, expected null (never) or a whole number of days from 30 to 36500`,
+      );
+    });
+
+    it('fails when the ETL schedule is not a regular hourly or daily expression', () => {
+      expect(errorOf(() => buildStageConfig('dev', { etl: { scheduleExpression: 'rate(5 minutes)' } }))).toBe(
+        `stage 'dev': etl.scheduleExpression: received "rate(5 minutes)", expected an EventBridge Scheduler expression firing every N hours or days: rate(N hours), rate(N days), cron(M * * * ? *), cron(M 0/N * * ? *) with N dividing 24, or cron(M H * * ? *)`,
+      );
+    });
+
+    it('fails when a Glue run may outlast the schedule period', () => {
+      expect(errorOf(() => buildStageConfig('prod', { etl: { timeoutMinutes: 60 } }))).toBe(
+        `stage 'prod': etl.timeoutMinutes: received 60, expected below the schedule period of 60 minutes (cron(15 * * * ? *)), or a slow run overlaps the next`,
+      );
+    });
+
+    it('accepts a longer timeout with a longer period', () => {
+      expect(
+        buildStageConfig('dev', { etl: { scheduleExpression: 'rate(2 hours)', timeoutMinutes: 90 } }).etl
+          .timeoutMinutes,
+      ).toBe(90);
+    });
+
+    it('fails when Flex backfills meet a worker type Flex does not run on', () => {
+      expect(errorOf(() => buildStageConfig('dev', { etl: { workerType: 'G.4X' } }))).toBe(
+        `stage 'dev': etl.workerType: received "G.4X", expected one of G.1X, G.2X while backfillExecutionClass is FLEX (Flex runs on no other worker type)`,
+      );
+      expect(
+        buildStageConfig('dev', { etl: { workerType: 'G.4X', backfillExecutionClass: 'STANDARD' } }).etl
+          .workerType,
+      ).toBe('G.4X');
+    });
+
+    it('fails when the DQ threshold is not a share from 0 to 1', () => {
+      expect(errorOf(() => buildStageConfig('dev', { etl: { dqScoreThreshold: 95 } }))).toBe(
+        `stage 'dev': etl.dqScoreThreshold: received 95, expected a number from 0 to 1`,
+      );
+    });
+
+    it('fails when the backfill concurrency exceeds what an inline Map runs at once', () => {
+      expect(errorOf(() => buildStageConfig('dev', { etl: { backfillMaxConcurrency: 41 } }))).toBe(
+        `stage 'dev': etl.backfillMaxConcurrency: received 41, expected an integer from 1 to 40`,
+      );
+    });
+
+    it('fails on the ETL switch left in features, naming the known keys', () => {
+      expect(errorOf(() => buildStageConfig('dev', { features: { etl: true } }))).toBe(
+        `stage 'dev': features.etl: received true, expected no such key (known keys: warehouse, endpoints, quicksight)`,
+      );
+    });
+
+    it('fails when the weather provider URL is not https, naming the key', () => {
+      expect(
+        errorOf(() => buildStageConfig('dev', { weather: { providerUrl: 'http://weather.example/v1' } })),
+      ).toBe(
+        `stage 'dev': weather.providerUrl: received "http://weather.example/v1", expected an https:// URL`,
+      );
+    });
+
+    it('fails when the weather lookback is outside 1..744 hours', () => {
+      expect(errorOf(() => buildStageConfig('dev', { weather: { lookbackHours: 0 } }))).toBe(
+        `stage 'dev': weather.lookbackHours: received 0, expected a whole number of hours from 1 to 744`,
       );
     });
 

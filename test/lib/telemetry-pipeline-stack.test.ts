@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildStageConfig, PROD_STREAM_RETENTION_HOURS, type StageName } from '../../lib/config.ts';
 import { DEFAULT_ITERATOR_AGE_ALARM_FRACTION } from '../../lib/monitoring/ingest-alarms.ts';
 import { stackNameOf, TelemetryPipelineStack } from '../../lib/telemetry-pipeline-stack.ts';
-import { grantsOf, resourceOf, statementsOfRole, testApp } from './support/cdk.ts';
+import { definitionOf, grantsOf, nagFindings, resourceOf, statementsOfRole, testApp } from './support/cdk.ts';
 
 describe('TelemetryPipelineStack', () => {
   const templates = {} as Record<StageName, Template>;
@@ -35,7 +35,7 @@ describe('TelemetryPipelineStack', () => {
       const policies = Object.values(template.findResources('AWS::S3::BucketPolicy'));
 
       // Assess
-      expect(Object.keys(buckets)).toHaveLength(4);
+      expect(Object.keys(buckets)).toHaveLength(5);
       for (const [bucketId, bucket] of Object.entries(buckets)) {
         expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
           BlockPublicAcls: true,
@@ -128,7 +128,10 @@ describe('TelemetryPipelineStack', () => {
         [
           'AlertBusName',
           'CriticalAlertTopicArn',
+          'CuratedBucketName',
           'DevicePolicyName',
+          'EtlJobName',
+          'EtlStateMachineArn',
           'FailuresBucketName',
           'GlueDatabaseName',
           'OnCallTopicArn',
@@ -141,6 +144,43 @@ describe('TelemetryPipelineStack', () => {
         ].sort(),
       );
       expect(template.toJSON().Outputs.TopicRuleName.Value).toBe(`sdap_${stage}_telemetry`);
+      expect(template.toJSON().Outputs.EtlJobName.Value).toBe(`sdap-${stage}-etl`);
+      expect(template.toJSON().Outputs.EtlStateMachineArn.Value).toEqual({
+        Ref: resourceOf(template, 'AWS::StepFunctions::StateMachine').id,
+      });
+    });
+
+    it('runs the ETL with the stage settings: Glue 5.0 workers, the schedule, the backfill concurrency', () => {
+      // Prepare
+      const { etl } = buildStageConfig(stage);
+
+      // Assess
+      expect(resourceOf(template, 'AWS::Glue::Job').properties).toMatchObject({
+        GlueVersion: '5.0',
+        WorkerType: etl.workerType,
+        NumberOfWorkers: etl.numberOfWorkers,
+        Timeout: etl.timeoutMinutes,
+        ExecutionProperty: { MaxConcurrentRuns: etl.backfillMaxConcurrency + 1 },
+      });
+      expect(resourceOf(template, 'AWS::Scheduler::Schedule').properties.ScheduleExpression).toBe(
+        etl.scheduleExpression,
+      );
+      expect(definitionOf(template).States).toMatchObject({
+        RunWindows: { MaxConcurrency: etl.backfillMaxConcurrency },
+      });
+    });
+
+    it('lets the ETL read the raw zone and rewrite the curated zone, and never write raw', () => {
+      // Prepare
+      const raw = resourceOf(template, 'AWS::S3::Bucket', 'LakeRawBucket').id;
+      const curated = resourceOf(template, 'AWS::S3::Bucket', 'LakeCuratedBucket').id;
+
+      // Act
+      const job = statementsOfRole(template, 'EtlJobRole');
+
+      // Assess
+      expect(grantsOf(job, 's3:GetObject')).toContain(`<${raw}.Arn>/telemetry/*`);
+      expect(grantsOf(job, 's3:PutObject').every((arn) => arn.startsWith(`<${curated}.Arn>/`))).toBe(true);
     });
   });
 
@@ -154,7 +194,7 @@ describe('TelemetryPipelineStack', () => {
       expect(deletionPolicies('dev', type)).toEqual(new Set(['Delete']));
       expect(deletionPolicies('prod', type)).toEqual(new Set(['Retain']));
     }
-    templates.dev.resourceCountIs('Custom::S3AutoDeleteObjects', 4);
+    templates.dev.resourceCountIs('Custom::S3AutoDeleteObjects', 5);
     templates.prod.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
   });
 
@@ -168,6 +208,43 @@ describe('TelemetryPipelineStack', () => {
       StreamModeDetails: { StreamMode: 'ON_DEMAND' },
       RetentionPeriodHours: PROD_STREAM_RETENTION_HOURS,
     });
+  });
+
+  it('leaves the ETL out, with its outputs, when the stage switches it off', () => {
+    // Prepare
+    const config = buildStageConfig('dev', { etl: { enabled: false } });
+
+    // Act
+    const stack = new TelemetryPipelineStack(testApp(), 'Sdap-dev', { config });
+    const template = Template.fromStack(stack);
+
+    // Assess
+    expect(stack.etl).toBeUndefined();
+    for (const type of ['AWS::Glue::Job', 'AWS::StepFunctions::StateMachine', 'AWS::Scheduler::Schedule']) {
+      template.resourceCountIs(type, 0);
+    }
+    expect(Object.keys(template.toJSON().Outputs)).not.toContain('EtlStateMachineArn');
+    expect(Object.keys(template.toJSON().Outputs)).toContain('CuratedBucketName');
+  });
+
+  it('adds the weather function, its schedule and output when the stage switches weather on', () => {
+    // Prepare
+    const config = buildStageConfig('prod', {
+      weather: { enabled: true, apiKeySecretName: 'sdap/prod/weather-api-key' },
+    });
+
+    // Act
+    const stack = new TelemetryPipelineStack(testApp(), 'Sdap-prod', { config });
+    const template = Template.fromStack(stack);
+
+    // Assess
+    expect(stack.weather).toBeDefined();
+    expect(templates.prod.toJSON().Outputs.WeatherFunctionName).toBeUndefined();
+    expect(Object.keys(template.toJSON().Outputs)).toContain('WeatherFunctionName');
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: config.weather.scheduleExpression,
+    });
+    expect(nagFindings(stack)).toEqual([]);
   });
 
   it('leaves account-wide IoT logging out when the stage disables it', () => {

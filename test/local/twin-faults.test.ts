@@ -16,6 +16,8 @@ async function twinWithFaults(seed: number, s3PutErrorRate: number, alertErrorRa
     outDir: await mkdtemp(join(tmpdir(), `sdap-faults-${seed}-`)),
     shards: 2,
     speed: 0,
+    // The streaming path is under test here; the batch stage has its own tests.
+    batch: false,
     simulation: {
       devices: 30,
       durationHours: 1,

@@ -77,6 +77,19 @@ describe('local twin, fleet run', () => {
     );
     expect(exported.trim().split('\n')).toEqual(things);
   });
+
+  it('lands the fleet weather and curates every valid reading once in the batch stage', () => {
+    expect(summary.weather).toMatchObject({ sites: 1, hoursMissing: 0 });
+    expect(summary.weather?.hoursFetched).toBeGreaterThanOrEqual(1);
+    const batch = summary.batch;
+    expect(batch?.window).not.toBeNull();
+    // Copies the stream delivered twice are one curated row: exactly the distinct valid readings.
+    expect(batch?.curatedRows).toBe(summary.outcome.valid);
+    expect(batch?.duplicatesRemoved).toBe(summary.outcome.duplicateCopiesInRaw);
+    expect(batch?.malformedLines).toBe(0);
+    expect(batch?.dqScore.deviceHoursScored).toBeGreaterThan(0);
+    expect(batch?.objectsWritten).toBeGreaterThan(0);
+  });
 });
 
 describe('local twin, --payloads', () => {

@@ -14,7 +14,7 @@ import {
 } from '../../../lib/lake/telemetry-lake.ts';
 import { flatten, grantsOf, nagFindings, resourceOf, statementsOfRole, testStack } from '../support/cdk.ts';
 
-const DATA_BUCKETS = ['LakeRawBucket', 'LakeQuarantineBucket', 'LakeFailuresBucket'];
+const DATA_BUCKETS = ['LakeRawBucket', 'LakeQuarantineBucket', 'LakeFailuresBucket', 'LakeCuratedBucket'];
 
 describe('TelemetryLake', () => {
   let stack: Stack;
@@ -37,6 +37,13 @@ describe('TelemetryLake', () => {
       assumedBy: new iam.ServicePrincipal('iot.amazonaws.com'),
     });
     lake.grantWriteIotRuleErrors(ruleRole);
+    const etlRole = new iam.Role(stack, 'EtlRole', {
+      assumedBy: new iam.ServicePrincipal('glue.amazonaws.com'),
+    });
+    lake.grantRead(etlRole, 'raw', ['telemetry/', 'iot-registry/things.ndjson'], 'raw readings');
+    lake.grantReadWriteCurated(etlRole, ['hourly/', 'etl-runs/'], 'hourly tables');
+    lake.allowLogGroupEncryption('/aws-glue/jobs/*');
+    lake.allowLogGroupEncryption('/aws/vendedlogs/states/test');
     template = Template.fromStack(stack);
   });
 
@@ -73,7 +80,7 @@ describe('TelemetryLake', () => {
 
   it('blocks public access and versions every bucket', () => {
     const buckets = Object.values(template.findResources('AWS::S3::Bucket'));
-    expect(buckets).toHaveLength(4);
+    expect(buckets).toHaveLength(5);
     for (const bucket of buckets) {
       expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
         BlockPublicAcls: true,
@@ -87,7 +94,7 @@ describe('TelemetryLake', () => {
 
   it('denies every request without TLS on every bucket', () => {
     const policies = Object.values(template.findResources('AWS::S3::BucketPolicy'));
-    expect(policies).toHaveLength(4);
+    expect(policies).toHaveLength(5);
     for (const policy of policies) {
       expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
         expect.objectContaining({
@@ -144,7 +151,7 @@ describe('TelemetryLake', () => {
     const retainedTemplate = Template.fromStack(Stack.of(retained));
 
     // Assess
-    template.resourceCountIs('Custom::S3AutoDeleteObjects', 4);
+    template.resourceCountIs('Custom::S3AutoDeleteObjects', 5);
     retainedTemplate.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
     for (const bucket of Object.values(retainedTemplate.findResources('AWS::S3::Bucket'))) {
       expect(bucket.DeletionPolicy).toBe('Retain');
@@ -198,6 +205,83 @@ describe('TelemetryLake', () => {
     ]);
     expect(grantsOf(writer, 'kms:GenerateDataKey')).toEqual([`<${key}.Arn>`]);
     expect(grantsOf(ruleRole, 's3:PutObject')).toEqual([`<${failures}.Arn>/iot-rule-errors/*`]);
+  });
+
+  it('grants readers GetObject on their prefixes and keys, listing only under them, with Decrypt', () => {
+    // Prepare
+    const raw = resourceOf(template, 'AWS::S3::Bucket', 'LakeRawBucket').id;
+    const key = resourceOf(template, 'AWS::KMS::Key').id;
+
+    // Act
+    const statements = statementsOfRole(template, 'EtlRole');
+    const list = statements.find(
+      (statement) => statement.Action === 's3:ListBucket' && flatten(statement.Resource) === `<${raw}.Arn>`,
+    );
+
+    // Assess
+    expect(
+      grantsOf(statements, 's3:GetObject')
+        .filter((arn) => arn.startsWith(`<${raw}`))
+        .sort(),
+    ).toEqual([
+      `<${raw}.Arn>/iot-registry/things.ndjson`,
+      `<${raw}.Arn>/telemetry`,
+      `<${raw}.Arn>/telemetry/*`,
+    ]);
+    expect(list?.Condition?.StringLike?.['s3:prefix']).toEqual(
+      expect.arrayContaining(['telemetry', 'telemetry/*', 'iot-registry/things.ndjson']),
+    );
+    expect(grantsOf(statements, 'kms:Decrypt')).toContain(`<${key}.Arn>`);
+    expect(grantsOf(statements, 's3:PutObject').some((arn) => arn.startsWith(`<${raw}`))).toBe(false);
+  });
+
+  it('lets the ETL rewrite exactly its curated prefixes, deleting old partition files', () => {
+    // Prepare
+    const curated = resourceOf(template, 'AWS::S3::Bucket', 'LakeCuratedBucket').id;
+    const expected = [
+      `<${curated}.Arn>/etl-runs`,
+      `<${curated}.Arn>/etl-runs/*`,
+      `<${curated}.Arn>/hourly`,
+      `<${curated}.Arn>/hourly/*`,
+    ];
+
+    // Act
+    const statements = statementsOfRole(template, 'EtlRole');
+
+    // Assess
+    for (const action of ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload']) {
+      expect(
+        grantsOf(statements, action)
+          .filter((arn) => arn.startsWith(`<${curated}`))
+          .sort(),
+      ).toEqual(expected);
+    }
+    expect(grantsOf(statements, 'kms:GenerateDataKey')).toHaveLength(1);
+  });
+
+  it('fails on a curated grant that is not a prefix, or an empty key pattern', () => {
+    const role = new iam.Role(testStack('Bad'), 'Role', { assumedBy: new iam.AccountRootPrincipal() });
+    expect(() => lake.grantReadWriteCurated(role, ['hourly'], 'x')).toThrow(
+      `grantReadWriteCurated: received ["hourly"], expected prefixes ending in '/'`,
+    );
+    expect(() => lake.grantRead(role, 'raw', [''], 'x')).toThrow(/expected one or more keys or prefixes/);
+  });
+
+  it('lets CloudWatch Logs use the key for the named log groups only, in one key-policy statement', () => {
+    // Act
+    const statement = (
+      resourceOf(template, 'AWS::KMS::Key').properties.KeyPolicy.Statement as {
+        Sid?: string;
+        Condition?: Record<string, Record<string, unknown[]>>;
+      }[]
+    ).filter((candidate) => candidate.Sid === 'CloudWatchLogsEncryptLogGroups');
+
+    // Assess
+    expect(statement).toHaveLength(1);
+    expect(statement[0]?.Condition?.ArnLike?.['kms:EncryptionContext:aws:logs:arn']?.map(flatten)).toEqual([
+      'arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws-glue/jobs/*',
+      'arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/vendedlogs/states/test',
+    ]);
   });
 
   it('catalogs the raw zone with partition projection over telemetry/', () => {

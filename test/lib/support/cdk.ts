@@ -71,13 +71,45 @@ export function resourceOf(
   return { id, properties: resource.Properties };
 }
 
-/** Every IAM policy statement attached to the role whose logical id starts with `rolePrefix`. */
+/**
+ * Every IAM policy statement attached to the role whose logical id starts with `rolePrefix`,
+ * including the managed policies CDK moves statements to when the inline policy outgrows IAM's size limit.
+ */
 export function statementsOfRole(template: Template, rolePrefix: string): StatementJson[] {
   const role = resourceOf(template, 'AWS::IAM::Role', rolePrefix);
-  return Object.values(template.findResources('AWS::IAM::Policy'))
-    .filter((policy) => (policy.Properties.Roles as { Ref?: string }[]).some((ref) => ref.Ref === role.id))
+  return [
+    ...Object.values(template.findResources('AWS::IAM::Policy')),
+    ...Object.values(template.findResources('AWS::IAM::ManagedPolicy')),
+  ]
+    .filter((policy) =>
+      ((policy.Properties.Roles ?? []) as { Ref?: string }[]).some((ref) => ref.Ref === role.id),
+    )
     .flatMap((policy) => policy.Properties.PolicyDocument.Statement as StatementJson[]);
 }
+
+/**
+ * The state machine's definition with every CloudFormation reference replaced by a placeholder
+ * (pseudo parameters by sample values, other references by the logical id), as asl-validator wants.
+ */
+export function definitionOf(template: Template, prefix = ''): Record<string, unknown> {
+  const resolve = (node: unknown): string => {
+    if (typeof node === 'string') return node;
+    const value = node as { 'Fn::Join'?: [string, unknown[]]; 'Fn::GetAtt'?: [string, string]; Ref?: string };
+    if (value['Fn::Join']) return value['Fn::Join'][1].map(resolve).join(value['Fn::Join'][0]);
+    if (value['Fn::GetAtt']) return `${value['Fn::GetAtt'][0]}.${value['Fn::GetAtt'][1]}`;
+    if (value.Ref) return PSEUDO_PARAMETERS[value.Ref] ?? value.Ref;
+    throw new Error(`definitionOf: cannot resolve ${JSON.stringify(node)}`);
+  };
+  const machine = resourceOf(template, 'AWS::StepFunctions::StateMachine', prefix);
+  return JSON.parse(resolve(machine.properties.DefinitionString));
+}
+
+const PSEUDO_PARAMETERS: Record<string, string> = {
+  'AWS::Partition': 'aws',
+  'AWS::Region': 'eu-west-1',
+  'AWS::AccountId': '123456789012',
+  'AWS::URLSuffix': 'amazonaws.com',
+};
 
 /** Statements granting `action`, with their resources flattened to `<LogicalId.Attr>/suffix` strings. */
 export function grantsOf(statements: readonly StatementJson[], action: string): string[] {

@@ -1,0 +1,78 @@
+/**
+ * `sdap etl` without `--stage`: the batch stage rerun over an existing twin output, as the deployed
+ * workflow reruns or backfills hours. The twin's lake is s3rver's directory under `<out>/lake`; it
+ * is served again for the run, and the batch stage reads and writes it through the S3 API.
+ */
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseHourRange } from '../ops/etl-command.ts';
+import { backfillLake } from './etl/lake-backfill.ts';
+import { DEFAULT_OUT_DIR, formatBatch } from './twin-cli.ts';
+import { TWIN_BUCKETS } from './twin-pipeline.ts';
+
+export const TWIN_ETL_USAGE = `usage: sdap etl [--out DIR] [--from HOUR [--to HOUR]] [--json]
+       sdap etl --stage NAME --from HOUR ...   (a deployed stage: see sdap etl --stage dev --help)
+
+Reruns the batch stage (the ETL's SQL in DuckDB) over a twin's lake: the event hours [from, to),
+or, without --from, every hour the raw zone holds. A rerun replaces the hours' curated output.
+
+  --out DIR     the twin's output directory (default ${DEFAULT_OUT_DIR})
+  --from HOUR   first event hour, a whole UTC hour such as 2026-11-27T10:00:00Z
+  --to HOUR     end hour, exclusive (default: --from + 1 hour)
+  --json        print the batch summary as JSON`;
+
+/** Runs the command; returns the exit code. */
+export async function twinEtlCommand(
+  args: string[],
+  log: (line: string) => void = console.log,
+): Promise<number> {
+  let values: { out?: string; from?: string; to?: string; json?: boolean; help?: boolean };
+  let range: { from: string; to: string } | undefined;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        out: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+    if (values.to !== undefined && values.from === undefined) {
+      throw new Error(
+        `--to: received '${values.to}' without --from; give both, or neither to rebuild every hour`,
+      );
+    }
+    range = values.from === undefined ? undefined : parseHourRange(values.from, values.to, Date.now());
+  } catch (error) {
+    console.error(`sdap etl: ${(error as Error).message}\n\n${TWIN_ETL_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    log(TWIN_ETL_USAGE);
+    return 0;
+  }
+  const outDir = resolve(values.out ?? DEFAULT_OUT_DIR);
+  const lakeDirectory = join(outDir, 'lake');
+  const isDirectory = await stat(join(lakeDirectory, TWIN_BUCKETS.raw)).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!isDirectory) {
+    console.error(
+      `sdap etl: --out ${outDir}: no twin lake there (expected ${lakeDirectory}); run sdap twin first`,
+    );
+    return 2;
+  }
+  const summary = await backfillLake({
+    lakeDir: lakeDirectory,
+    buckets: { raw: TWIN_BUCKETS.raw, quarantine: TWIN_BUCKETS.quarantine, curated: TWIN_BUCKETS.curated },
+    ...(range && { from: range.from, to: range.to }),
+  });
+  log(values.json ? JSON.stringify(summary, null, 2) : formatBatch(summary).join('\n'));
+  return 0;
+}

@@ -1,0 +1,619 @@
+import { createRequire } from 'node:module';
+import aslValidator from 'asl-validator';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { EtlJob, RUN_SUMMARY_DQ_SCORE_FIELD } from '../../../lib/batch/etl-job.ts';
+import {
+  BACKFILL_RUN_TIMEOUT_MINUTES,
+  ETL_METRICS,
+  EtlWorkflow,
+  type EtlWorkflowProps,
+  GLUE_TASK_TIMEOUT_MARGIN_MINUTES,
+  MAX_BACKFILL_HOURS,
+} from '../../../lib/batch/etl-workflow.ts';
+import { buildStageConfig } from '../../../lib/config.ts';
+import { TelemetryLake } from '../../../lib/lake/telemetry-lake.ts';
+import {
+  definitionOf,
+  grantsOf,
+  nagFindings,
+  resourceOf,
+  statementsOfRole,
+  testStack,
+} from '../support/cdk.ts';
+
+/** The JSONata engine asl-validator checks expressions with; here it evaluates them. */
+const jsonata = createRequire(createRequire(import.meta.url).resolve('asl-validator'))('jsonata') as (
+  expression: string,
+) => { evaluate(input: unknown, bindings?: Record<string, unknown>): Promise<unknown> };
+
+interface StateJson {
+  readonly Type: string;
+  readonly Resource?: string;
+  readonly TimeoutSeconds?: number;
+  readonly Retry?: {
+    ErrorEquals: string[];
+    IntervalSeconds: number;
+    MaxAttempts: number;
+    BackoffRate: number;
+    MaxDelaySeconds?: number;
+    JitterStrategy?: string;
+  }[];
+  readonly Catch?: { ErrorEquals: string[]; Next: string }[];
+  readonly Next?: string;
+  readonly Default?: string;
+  readonly Choices?: { Condition: string; Next: string }[];
+  readonly Arguments?: Record<string, unknown>;
+  readonly Assign?: Record<string, unknown>;
+  readonly Output?: unknown;
+  readonly Items?: string;
+  readonly ItemSelector?: Record<string, string>;
+  readonly MaxConcurrency?: number;
+  readonly ItemProcessor?: { StartAt: string; States: Record<string, StateJson> };
+  readonly Cause?: string;
+}
+
+interface Definition {
+  readonly StartAt: string;
+  readonly QueryLanguage: string;
+  readonly States: Record<string, StateJson>;
+}
+
+const CONTEXT = {
+  Execution: { Id: 'arn:aws:states:eu-west-1:123456789012:execution:sdap-test-etl:run-1', Name: 'run-1' },
+  StateMachine: { Name: 'sdap-test-etl' },
+};
+
+/** Evaluates a `{% ... %}` field of the definition as Step Functions would. */
+async function evaluate(field: unknown, bindings: Record<string, unknown>): Promise<unknown> {
+  const text = String(field);
+  expect(text.startsWith('{% ') && text.endsWith(' %}'), `not a JSONata field: ${text}`).toBe(true);
+  return jsonata(text.slice(3, -3)).evaluate(
+    {},
+    {
+      parse: (body: string) => JSON.parse(body),
+      ...bindings,
+      states: { context: CONTEXT, ...(bindings.states as object) },
+    },
+  );
+}
+
+/** Every state of the definition, the Map's iteration included, by name. */
+function allStates(definition: Definition): Record<string, StateJson> {
+  const states: Record<string, StateJson> = {};
+  const visit = (map: Record<string, StateJson>) => {
+    for (const [name, state] of Object.entries(map)) {
+      states[name] = state;
+      if (state.ItemProcessor) visit(state.ItemProcessor.States);
+    }
+  };
+  visit(definition.States);
+  return states;
+}
+
+function build(overrides: Partial<EtlWorkflowProps> = {}) {
+  const stack = testStack();
+  const config = buildStageConfig('dev').etl;
+  const lake = new TelemetryLake(stack, 'Lake', {
+    databaseName: 'sdap_test',
+    removalPolicy: RemovalPolicy.DESTROY,
+  });
+  const job = new EtlJob(stack, 'EtlJob', {
+    lake,
+    namePrefix: 'sdap-test',
+    timeoutMinutes: config.timeoutMinutes,
+  });
+  const onCallKey = new kms.Key(stack, 'OnCallKey', { enableKeyRotation: true });
+  const onCallTopic = new sns.Topic(stack, 'OnCallTopic', { masterKey: onCallKey, enforceSSL: true });
+  const workflow = new EtlWorkflow(stack, 'EtlWorkflow', {
+    job,
+    lake,
+    onCallTopic,
+    namePrefix: 'sdap-test',
+    scheduleExpression: config.scheduleExpression,
+    dqScoreThreshold: config.dqScoreThreshold,
+    backfillMaxConcurrency: config.backfillMaxConcurrency,
+    backfillExecutionClass: config.backfillExecutionClass,
+    ...overrides,
+  });
+  const template = Template.fromStack(stack);
+  return { stack, workflow, template, definition: definitionOf(template) as unknown as Definition, config };
+}
+
+describe('EtlWorkflow', () => {
+  let built: ReturnType<typeof build>;
+  let states: Record<string, StateJson>;
+  let tasks: [string, StateJson][];
+
+  beforeAll(() => {
+    built = build();
+    states = allStates(built.definition);
+    tasks = Object.entries(states).filter(([, state]) => state.Type === 'Task');
+  });
+
+  describe('the definition', () => {
+    it('is valid Amazon States Language (asl-validator), in JSONata', () => {
+      // Act
+      const { isValid, errorsText } = aslValidator(structuredClone(built.definition));
+
+      // Assess
+      expect(errorsText('\n')).toBe('');
+      expect(isValid).toBe(true);
+      expect(built.definition.QueryLanguage).toBe('JSONata');
+    });
+
+    it('gives every task a timeout', () => {
+      expect(tasks.length).toBeGreaterThanOrEqual(6);
+      for (const [name, task] of tasks) {
+        expect(task.TimeoutSeconds, name).toBeGreaterThan(0);
+      }
+    });
+
+    it('retries every task on named transient errors with exponential backoff, a cap and full jitter', () => {
+      for (const [name, task] of tasks) {
+        expect(task.Retry?.length, name).toBeGreaterThan(0);
+        for (const retrier of task.Retry ?? []) {
+          expect(retrier, name).toMatchObject({ JitterStrategy: 'FULL' });
+          expect(retrier.BackoffRate, name).toBeGreaterThan(1);
+          expect(retrier.MaxDelaySeconds, name).toBeGreaterThan(retrier.IntervalSeconds);
+          // Retrying everything would retry bugs and failed Spark runs too.
+          expect(retrier.ErrorEquals, name).not.toContain('States.ALL');
+          expect(retrier.ErrorEquals, name).not.toContain('States.TaskFailed');
+        }
+      }
+    });
+
+    it('catches every error of every task on a path to the on-call notification and a failed execution', () => {
+      // Prepare
+      const notify = 'NotifyOnCall';
+      const leadsToNotify = (target: string) =>
+        target === notify ||
+        // An iteration's failure becomes a FAILED result, which sends the execution to the notification.
+        (states[target]?.Type === 'Pass' && JSON.stringify(states[target]?.Output).includes('"FAILED"'));
+
+      // Assess
+      for (const [name, task] of tasks) {
+        const catchAll = task.Catch?.find((catcher) => catcher.ErrorEquals.includes('States.ALL'));
+        expect(catchAll, name).toBeDefined();
+        if (name === notify) {
+          expect(states[catchAll?.Next ?? '']?.Type, name).toBe('Fail');
+        } else {
+          expect(leadsToNotify(catchAll?.Next ?? ''), `${name} catches into ${catchAll?.Next}`).toBe(true);
+        }
+      }
+      expect(states.AllWindowsPassed?.Default).toBe(notify);
+      expect(states[notify]?.Next).toBe('EtlFailed');
+      expect(states.EtlFailed?.Type).toBe('Fail');
+      expect(states.RunWindows?.Catch?.[0]).toMatchObject({ ErrorEquals: ['States.ALL'], Next: notify });
+    });
+
+    it('runs Glue with RUN_JOB (.sync), the standard class by default and Flex for backfills', () => {
+      // Act
+      const glue = tasks.filter(([, task]) => task.Resource?.includes(':glue:'));
+
+      // Assess
+      expect(glue.map(([name]) => name).sort()).toEqual(['RunBackfill', 'RunJob']);
+      for (const [, task] of glue) {
+        expect(task.Resource).toBe('arn:aws:states:::glue:startJobRun.sync');
+        expect(task.Arguments).toMatchObject({
+          JobName: 'sdap-test-etl',
+          Arguments: {
+            '--window_start': '{% $states.input.windowStart %}',
+            '--window_end': '{% $states.input.windowEnd %}',
+            '--window_kind': '{% $states.input.windowKind %}',
+            '--summary_key': '{% $states.input.summaryKey %}',
+          },
+        });
+        expect(task.Retry?.[0]?.ErrorEquals).toContain('Glue.ConcurrentRunsExceededException');
+      }
+      expect(states.ChooseRun?.Choices?.[0]).toEqual({
+        Condition: '{% $states.input.backfill = true %}',
+        Next: 'RunBackfill',
+      });
+      expect(states.RunJob?.Arguments?.ExecutionClass).toBe('STANDARD');
+      expect(states.RunBackfill?.Arguments?.ExecutionClass).toBe('FLEX');
+    });
+
+    it("keeps Glue's timeout for the job and waits a margin longer in the state", () => {
+      // A scheduled run or a rerun: the job's own timeout.
+      expect(states.RunJob?.Arguments).not.toHaveProperty('Timeout');
+      expect(states.RunJob?.TimeoutSeconds).toBe(
+        (built.config.timeoutMinutes + GLUE_TASK_TIMEOUT_MARGIN_MINUTES) * 60,
+      );
+      // A backfill run: a day of data, and Flex's wait for capacity.
+      expect(states.RunBackfill?.Arguments?.Timeout).toBe(BACKFILL_RUN_TIMEOUT_MINUTES);
+      expect(states.RunBackfill?.TimeoutSeconds).toBe(
+        (BACKFILL_RUN_TIMEOUT_MINUTES + GLUE_TASK_TIMEOUT_MARGIN_MINUTES) * 60,
+      );
+    });
+
+    it('maps over the windows with the configured concurrency', () => {
+      expect(states.RunWindows).toMatchObject({
+        Type: 'Map',
+        Items: '{% $windows %}',
+        MaxConcurrency: built.config.backfillMaxConcurrency,
+      });
+      expect(build({ backfillMaxConcurrency: 3 }).definition.States.RunWindows?.MaxConcurrency).toBe(3);
+    });
+
+    it('backfills in the standard class when the stage says so', () => {
+      // Act
+      const standardOnly = allStates(build({ backfillExecutionClass: 'STANDARD' }).definition);
+
+      // Assess
+      expect(standardOnly.RunBackfill?.Arguments?.ExecutionClass).toBe('STANDARD');
+    });
+  });
+
+  describe('the input', () => {
+    /** The plan the definition makes for `input`: the branch taken and the windows assigned. */
+    const plan = async (input: unknown) => {
+      for (const choice of states.ReadInput?.Choices ?? []) {
+        if ((await evaluate(choice.Condition, { states: { input } })) === true) {
+          const assign = states[choice.Next]?.Assign ?? {};
+          return {
+            state: choice.Next,
+            trigger: assign.trigger,
+            windows: await evaluate(assign.windows, { states: { input } }),
+          };
+        }
+      }
+      return { state: states.ReadInput?.Default };
+    };
+
+    it('runs the ingest hours of the schedule period before the last full hour when the scheduler starts it', async () => {
+      // Act & Assess
+      expect(await plan({ trigger: 'schedule', scheduledTime: '2026-11-27T16:15:00Z' })).toEqual({
+        state: 'PlanScheduledRun',
+        trigger: 'schedule',
+        windows: [
+          { start: '2026-11-27T15:00:00Z', end: '2026-11-27T16:00:00Z', kind: 'ingest', backfill: false },
+        ],
+      });
+    });
+
+    it('runs every ingest hour of a longer schedule period in one run', async () => {
+      // Prepare
+      const everyThreeHours = build({ scheduleExpression: 'cron(15 0/3 * * ? *)' }).definition;
+      const assign = everyThreeHours.States.PlanScheduledRun?.Assign;
+
+      // Act
+      const windows = await evaluate(assign?.windows, {
+        states: { input: { trigger: 'schedule', scheduledTime: '2026-11-28T00:15:00Z' } },
+      });
+
+      // Assess
+      expect(windows).toEqual([
+        { start: '2026-11-27T21:00:00Z', end: '2026-11-28T00:00:00Z', kind: 'ingest', backfill: false },
+      ]);
+    });
+
+    it('rebuilds one event hour as a rerun, not a backfill', async () => {
+      expect(await plan({ hour: '2026-11-27T09:00:00Z' })).toEqual({
+        state: 'PlanHour',
+        trigger: 'hour',
+        windows: [
+          { start: '2026-11-27T09:00:00Z', end: '2026-11-27T10:00:00Z', kind: 'event', backfill: false },
+        ],
+      });
+    });
+
+    it('backfills a range in consecutive runs of a day, the last one shorter, in order', async () => {
+      // Act
+      const backfill = await plan({ from: '2026-11-27T22:00:00Z', to: '2026-11-29T23:00:00Z' });
+
+      // Assess
+      expect(backfill).toEqual({
+        state: 'PlanBackfill',
+        trigger: 'backfill',
+        windows: [
+          { start: '2026-11-27T22:00:00Z', end: '2026-11-28T22:00:00Z', kind: 'event', backfill: true },
+          { start: '2026-11-28T22:00:00Z', end: '2026-11-29T22:00:00Z', kind: 'event', backfill: true },
+          { start: '2026-11-29T22:00:00Z', end: '2026-11-29T23:00:00Z', kind: 'event', backfill: true },
+        ],
+      });
+    });
+
+    it('backfills two hours in one run', async () => {
+      expect((await plan({ from: '2026-11-27T09:00:00Z', to: '2026-11-27T11:00:00Z' })).windows).toEqual([
+        { start: '2026-11-27T09:00:00Z', end: '2026-11-27T11:00:00Z', kind: 'event', backfill: true },
+      ]);
+    });
+
+    it('reruns a range of one hour like an hour: someone waits for it', async () => {
+      expect((await plan({ from: '2026-11-27T09:00:00Z', to: '2026-11-27T10:00:00Z' })).windows).toEqual([
+        { start: '2026-11-27T09:00:00Z', end: '2026-11-27T10:00:00Z', kind: 'event', backfill: false },
+      ]);
+    });
+
+    it(`accepts a backfill of ${MAX_BACKFILL_HOURS} hours and no more`, async () => {
+      // Prepare
+      const from = Date.parse('2026-10-01T00:00:00Z');
+      const to = (hours: number) => new Date(from + hours * 3_600_000).toISOString().replace('.000', '');
+
+      // Act
+      const largest = await plan({ from: '2026-10-01T00:00:00Z', to: to(MAX_BACKFILL_HOURS) });
+      const tooLarge = await plan({ from: '2026-10-01T00:00:00Z', to: to(MAX_BACKFILL_HOURS + 1) });
+
+      // Assess
+      const windows = largest.windows as { start: string; end: string }[];
+      expect(windows).toHaveLength(MAX_BACKFILL_HOURS / 24);
+      expect(windows.at(-1)?.end).toBe(to(MAX_BACKFILL_HOURS));
+      expect(tooLarge.state).toBe('InvalidInput');
+    });
+
+    it.each([
+      ['an empty input', {}],
+      ['an hour with minutes', { hour: '2026-11-27T09:30:00Z' }],
+      ['an hour that is not in the calendar', { hour: '2026-02-30T09:00:00Z' }],
+      ['an hour with an offset', { hour: '2026-11-27T09:00:00+01:00' }],
+      ['an hour given as a number', { hour: 1764234000000 }],
+      ['a range that ends before it starts', { from: '2026-11-28T00:00:00Z', to: '2026-11-27T00:00:00Z' }],
+      ['an empty range', { from: '2026-11-28T00:00:00Z', to: '2026-11-28T00:00:00Z' }],
+      ['a range without its end', { from: '2026-11-28T00:00:00Z' }],
+      ['an hour and a range at once', { hour: '2026-11-27T09:00:00Z', from: '2026-11-28T00:00:00Z' }],
+      ['a scheduler input without its time', { trigger: 'schedule' }],
+    ])('fails on %s with a cause saying what is expected', async (_name, input) => {
+      // Act
+      const { state } = await plan(input);
+      const cause = await evaluate(states.InvalidInput?.Cause, { states: { input } });
+
+      // Assess
+      expect(state).toBe('InvalidInput');
+      expect(states.InvalidInput?.Type).toBe('Fail');
+      expect(cause).toContain(
+        `input: received ${JSON.stringify(input)}, expected {"hour":"YYYY-MM-DDTHH:00:00Z"}`,
+      );
+    });
+
+    it('gives each window a run-summary key under etl-runs/, by window and execution', async () => {
+      // Act
+      const key = await evaluate(states.RunWindows?.ItemSelector?.summaryKey, {
+        states: { context: { ...CONTEXT, Map: { Item: { Value: { start: '2026-11-27T09:00:00Z' } } } } },
+      });
+
+      // Assess
+      expect(key).toBe('etl-runs/2026-11-27T09/run-1.json');
+    });
+  });
+
+  describe('the data-quality gate', () => {
+    const scoreOf = (summary: Record<string, unknown>) =>
+      evaluate((states.ReadRunSummary?.Output as Record<string, string> | undefined)?.dqScore, {
+        states: { result: { Body: JSON.stringify(summary) } },
+      });
+    const gate = async (dqScore: unknown) =>
+      (await evaluate(states.DqGate?.Choices?.[0]?.Condition, { states: { input: { dqScore } } }))
+        ? states.DqGate?.Choices?.[0]?.Next
+        : states.DqGate?.Default;
+
+    it(`reads the run's ${RUN_SUMMARY_DQ_SCORE_FIELD} on the 0-100 scale as a share`, async () => {
+      expect(await scoreOf({ [RUN_SUMMARY_DQ_SCORE_FIELD]: 97.5, raw_lines_read: 10 })).toBe(0.975);
+      expect(await scoreOf({ [RUN_SUMMARY_DQ_SCORE_FIELD]: null })).toBeNull();
+    });
+
+    it('passes a window at the threshold and fails one below it', async () => {
+      expect(await gate(built.config.dqScoreThreshold)).toBe('WindowPassed');
+      expect(await gate(built.config.dqScoreThreshold - 0.0001)).toBe('WindowBelowDqThreshold');
+      expect(JSON.stringify(states.WindowBelowDqThreshold?.Output)).toContain('DQ_BELOW_THRESHOLD');
+    });
+
+    it('reports each window by both bounds, so that a failed one can be rerun as it is', () => {
+      for (const name of ['WindowPassed', 'WindowBelowDqThreshold', 'WindowFailed']) {
+        expect(states[name]?.Output).toMatchObject({
+          windowStart: '{% $windowStart %}',
+          windowEnd: '{% $windowEnd %}',
+        });
+      }
+    });
+
+    it('passes a window with nothing to score without putting a metric', async () => {
+      // Act
+      const scored = await evaluate(states.WasScored?.Choices?.[0]?.Condition, {
+        states: { input: { dqScore: null } },
+      });
+
+      // Assess
+      expect(scored).toBe(false);
+      expect(states.WasScored?.Default).toBe('WindowPassed');
+      expect(states.WasScored?.Choices?.[0]?.Next).toBe('PutDqScore');
+    });
+
+    it('puts the score as a metric of the workflow before gating', () => {
+      expect(states.PutDqScore).toMatchObject({
+        Resource: 'arn:aws:states:::aws-sdk:cloudwatch:putMetricData',
+        Next: 'DqGate',
+        Arguments: {
+          Namespace: 'Sdap',
+          MetricData: [
+            {
+              MetricName: ETL_METRICS.dqScore,
+              Dimensions: [{ Name: 'workflow', Value: '{% $states.context.StateMachine.Name %}' }],
+            },
+          ],
+        },
+      });
+    });
+
+    it('reads the summary from the curated bucket with the SDK integration', () => {
+      expect(states.ReadRunSummary).toMatchObject({
+        Resource: 'arn:aws:states:::aws-sdk:s3:getObject',
+        Arguments: { Key: '{% $summaryKey %}' },
+      });
+    });
+  });
+
+  describe('the verdict', () => {
+    const results = [
+      {
+        windowStart: '2026-11-27T09:00:00Z',
+        windowEnd: '2026-11-27T10:00:00Z',
+        status: 'SUCCEEDED',
+        dqScore: 0.99,
+      },
+      {
+        windowStart: '2026-11-27T10:00:00Z',
+        windowEnd: '2026-11-27T11:00:00Z',
+        status: 'DQ_BELOW_THRESHOLD',
+        dqScore: 0.5,
+      },
+      {
+        windowStart: '2026-11-27T11:00:00Z',
+        windowEnd: '2026-11-27T12:00:00Z',
+        status: 'FAILED',
+        error: 'States.TaskFailed',
+        cause: 'OOM',
+      },
+    ];
+
+    it('succeeds only when every window passed', async () => {
+      const condition = states.AllWindowsPassed?.Choices?.[0]?.Condition;
+      expect(await evaluate(condition, { results: [results[0]] })).toBe(true);
+      expect(await evaluate(condition, { results })).toBe(false);
+    });
+
+    it('tells on-call which windows failed and why, with the runbook', async () => {
+      // Act
+      const message = await evaluate(states.NotifyOnCall?.Arguments?.Message, {
+        results,
+        failure: null,
+        trigger: 'backfill',
+      });
+      const subject = await evaluate(states.NotifyOnCall?.Arguments?.Subject, { trigger: 'backfill' });
+
+      // Assess
+      expect(JSON.parse(String(message))).toEqual({
+        execution: CONTEXT.Execution.Id,
+        trigger: 'backfill',
+        failedWindows: [results[1], results[2]],
+        dqScoreThreshold: built.config.dqScoreThreshold,
+        error: null,
+        runbook: 'docs/runbook.md#etl-failed-executions-count',
+      });
+      expect(String(subject).length).toBeLessThanOrEqual(100);
+    });
+
+    it('fails the execution with a cause listing the failed windows', async () => {
+      expect(await evaluate(states.EtlFailed?.Cause, { results, failure: null })).toBe(
+        '2 of 3 windows failed: 2026-11-27T10:00:00Z DQ_BELOW_THRESHOLD, 2026-11-27T11:00:00Z FAILED',
+      );
+      expect(
+        await evaluate(states.EtlFailed?.Cause, {
+          results: [],
+          failure: { Error: 'States.Runtime', Cause: 'x' },
+        }),
+      ).toBe('{"Error":"States.Runtime","Cause":"x"}');
+    });
+
+    it('puts the execution duration with its trigger, on success and failure alike', () => {
+      expect(states.RunWindows?.Next).toBe('PutRunDuration');
+      expect(states.PutRunDuration?.Next).toBe('AllWindowsPassed');
+      expect(JSON.stringify(states.PutRunDuration?.Arguments)).toContain(
+        `"MetricName":"${ETL_METRICS.runDuration}","Unit":"Milliseconds"`,
+      );
+    });
+  });
+
+  describe('the resources', () => {
+    it('logs every event with execution data to its encrypted group, and traces', () => {
+      // Prepare
+      const group = resourceOf(built.template, 'AWS::Logs::LogGroup', 'EtlWorkflowLogGroup');
+
+      // Act
+      const machine = resourceOf(built.template, 'AWS::StepFunctions::StateMachine').properties;
+
+      // Assess
+      expect(machine).toMatchObject({
+        StateMachineName: 'sdap-test-etl',
+        StateMachineType: 'STANDARD',
+        LoggingConfiguration: {
+          Level: 'ALL',
+          IncludeExecutionData: true,
+          Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [group.id, 'Arn'] } } }],
+        },
+        TracingConfiguration: { Enabled: true },
+      });
+      expect(group.properties.LogGroupName).toBe('/aws/vendedlogs/states/sdap-test-etl');
+      expect(group.properties.KmsKeyId).toEqual({
+        'Fn::GetAtt': [resourceOf(built.template, 'AWS::KMS::Key', 'LakeKey').id, 'Arn'],
+      });
+    });
+
+    it('is started on the configured schedule with the scheduler input the definition reads', () => {
+      // Act
+      const schedule = resourceOf(built.template, 'AWS::Scheduler::Schedule').properties;
+
+      // Assess
+      expect(schedule).toMatchObject({
+        ScheduleExpression: built.config.scheduleExpression,
+        ScheduleExpressionTimezone: 'Etc/UTC',
+        State: 'ENABLED',
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        Target: { Arn: { Ref: resourceOf(built.template, 'AWS::StepFunctions::StateMachine').id } },
+      });
+      expect(JSON.parse(schedule.Target.Input)).toEqual({
+        trigger: 'schedule',
+        scheduledTime: '<aws.scheduler.scheduled-time>',
+      });
+    });
+
+    it('may start, poll and stop runs of its job only, and publish to the on-call topic with its key', () => {
+      // Act
+      const statements = statementsOfRole(built.template, 'EtlWorkflowStateMachineRole');
+
+      // Assess
+      expect(grantsOf(statements, 'glue:StartJobRun')).toEqual([
+        'arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:job/sdap-test-etl',
+      ]);
+      expect(grantsOf(statements, 'glue:BatchStopJobRun')).toHaveLength(1);
+      expect(grantsOf(statements, 'sns:Publish')).toEqual([
+        `<${resourceOf(built.template, 'AWS::SNS::Topic').id}>`,
+      ]);
+      expect(grantsOf(statements, 'kms:GenerateDataKey')).toEqual([
+        `<${resourceOf(built.template, 'AWS::KMS::Key', 'OnCallKey').id}.Arn>`,
+      ]);
+      expect(grantsOf(statements, 's3:getObject')).toEqual([
+        `<${resourceOf(built.template, 'AWS::S3::Bucket', 'LakeCuratedBucket').id}.Arn>/etl-runs/*`,
+      ]);
+    });
+
+    it('exposes its metrics with the workflow dimension', () => {
+      // Act
+      const score = Stack.of(built.workflow).resolve(
+        built.workflow.metricDqScore().toMetricConfig().metricStat,
+      );
+      const duration = Stack.of(built.workflow).resolve(
+        built.workflow.metricRunDuration('schedule').toMetricConfig().metricStat,
+      );
+
+      // Assess
+      expect(score).toMatchObject({
+        namespace: 'Sdap',
+        metricName: ETL_METRICS.dqScore,
+        statistic: 'Minimum',
+        dimensions: [{ name: 'workflow', value: 'sdap-test-etl' }],
+      });
+      expect(duration).toMatchObject({ metricName: ETL_METRICS.runDuration, statistic: 'Maximum' });
+      expect(duration.dimensions).toHaveLength(2);
+      expect(duration.dimensions).toEqual(
+        expect.arrayContaining([
+          { name: 'workflow', value: 'sdap-test-etl' },
+          { name: 'trigger', value: 'schedule' },
+        ]),
+      );
+    });
+
+    it('fails on a schedule it cannot derive windows from', () => {
+      expect(() => build({ scheduleExpression: 'rate(5 minutes)' })).toThrow(
+        "EtlWorkflow scheduleExpression: received 'rate(5 minutes)', expected a rate() or cron() expression firing every N hours or days",
+      );
+    });
+
+    it('has no unacknowledged cdk-nag findings', () => {
+      expect(nagFindings(built.stack)).toEqual([]);
+    });
+  });
+});
