@@ -11,7 +11,7 @@ import { MAX_READINGS_PER_MESSAGE } from '../lambdas/shared/contract.ts';
 import { FLEET_FLAGS, FlagError, parseFleetFlags, parseNumberFlag } from '../simulator/fleet-flags.ts';
 import { DEFAULT_DEVICES, DEFAULT_DURATION_HOURS, DEFAULT_SEED, MAX_DEVICES } from '../simulator/options.ts';
 import { DEFAULT_FAULT_RATES, FAULT_KINDS, type FaultKind } from '../simulator/transport-faults.ts';
-import type { BatchSummary } from './etl/batch-stage.ts';
+import { type BatchSummary, runBatchStage } from './etl/batch-stage.ts';
 import { runTwin, type TwinSummary } from './twin.ts';
 import {
   CA_CERT_FILE,
@@ -28,6 +28,7 @@ import {
 import {
   formatEndpoints,
   formatServeSummary,
+  type PeriodicStage,
   SERVE_DEFAULT_HOST,
   SERVE_DEFAULT_PORTS,
   ServeError,
@@ -39,6 +40,8 @@ import {
 export const START_DEFAULTS = { devices: 300, hours: 3, readingsPerMessage: 5 } as const;
 export const DEFAULT_OUT_DIR = 'out/twin';
 export const DEFAULT_SHARDS = 4;
+/** Minutes between batch runs of a serving twin: hourly, as the deployed ETL schedule. */
+export const SERVE_DEFAULT_BATCH_MINUTES = 60;
 
 const FLAGS = {
   ...FLEET_FLAGS,
@@ -80,6 +83,8 @@ serve options (sdap twin --serve):
   --mqtt-host ADDRESS       where the broker listens (default ${SERVE_DEFAULT_HOST}; 0.0.0.0 for devices on the network)
   --kinesis-port N          the Kinesis API, on loopback (default ${SERVE_DEFAULT_PORTS.kinesis})
   --s3-port N               the S3 API, on loopback (default ${SERVE_DEFAULT_PORTS.s3})
+  --batch-every MINUTES     run the batch stage over the lake every MINUTES of wall-clock time, 0 = never
+                            (default ${SERVE_DEFAULT_BATCH_MINUTES}: hourly, as the deployed schedule)
   --shards N, --inject SPEC, --out DIR, --json   as above
 
 certs options (sdap twin certs):
@@ -184,6 +189,7 @@ const SERVE_FLAGS = {
   'mqtt-host': { type: 'string' },
   'kinesis-port': { type: 'string' },
   's3-port': { type: 'string' },
+  'batch-every': { type: 'string' },
   shards: { type: 'string' },
   inject: { type: 'string' },
   out: { type: 'string' },
@@ -196,6 +202,24 @@ export interface ParsedServeArgs {
   readonly help: boolean;
   readonly json: boolean;
   readonly serve: Omit<ServeOptions, 'signal' | 'onReady' | 'onLog'>;
+}
+
+/**
+ * The batch stage as a serving twin's periodic stage: every run rebuilds the hours the lake holds
+ * (a rerun replaces them with the same bytes), and reports one line.
+ */
+export function periodicBatchStage(intervalMs: number, log: (line: string) => void): PeriodicStage {
+  return {
+    name: 'batch',
+    intervalMs,
+    run: async ({ s3, buckets }) => {
+      const summary = await runBatchStage({
+        s3,
+        buckets: { raw: buckets.raw, quarantine: buckets.quarantine, curated: buckets.curated },
+      });
+      log(formatBatch(summary).join('\n'));
+    },
+  };
 }
 
 /** Parses and validates `sdap twin --serve`'s flags. */
@@ -219,6 +243,9 @@ export function parseServeArgs(args: string[]): ParsedServeArgs {
     const kinesis = port('kinesis-port');
     const s3 = port('s3-port');
     const shards = parseNumberFlag('shards', values.shards, { min: 1, max: 16, integer: true });
+    const batchMinutes =
+      parseNumberFlag('batch-every', values['batch-every'], { min: 0, max: 1440 }) ??
+      SERVE_DEFAULT_BATCH_MINUTES;
     const inject = values.inject === undefined ? undefined : parseInject(values.inject);
     const host = values['mqtt-host'];
     if (host !== undefined && !/^[0-9a-zA-Z.:-]+$/.test(host)) {
@@ -237,6 +264,9 @@ export function parseServeArgs(args: string[]): ParsedServeArgs {
         },
         ...(host !== undefined && { mqttHost: host }),
         ...(inject && { inject }),
+        ...(batchMinutes > 0 && {
+          periodic: [periodicBatchStage(batchMinutes * 60_000, (line) => process.stderr.write(`${line}\n`))],
+        }),
       },
     };
   } catch (error) {

@@ -37,6 +37,17 @@ describe('sdap twin --serve flags', () => {
     expect(SERVE_DEFAULT_PORTS).toEqual({ mqtt: 8883, kinesis: 4567, s3: 4568 });
   });
 
+  it('runs the batch stage hourly by default, at --batch-every minutes, or never with 0', () => {
+    expect(parseServeArgs(['--serve']).serve.periodic?.map((p) => [p.name, p.intervalMs])).toEqual([
+      ['batch', 3_600_000],
+    ]);
+    expect(parseServeArgs(['--serve', '--batch-every', '5']).serve.periodic?.[0]?.intervalMs).toBe(300_000);
+    expect(parseServeArgs(['--serve', '--batch-every', '0']).serve.periodic).toBeUndefined();
+    expect(() => parseServeArgs(['--serve', '--batch-every', '2000'])).toThrow(
+      "--batch-every: received '2000'",
+    );
+  });
+
   it('fails when a port is out of range, naming the flag and the value', () => {
     expect(() => parseServeArgs(['--serve', '--kinesis-port', '70000'])).toThrow(
       "--kinesis-port: received '70000', expected an integer from 0 to 65535",

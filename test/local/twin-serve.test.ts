@@ -19,6 +19,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createValidatorClients } from '../../lambdas/shared/aws-clients.ts';
 import { basicIngestTopic, telemetryTopic } from '../../lambdas/shared/contract.ts';
 import { issueDeviceCertificate, loadOrCreateCa, revokeDeviceCertificate } from '../../local/twin-ca.ts';
+import { periodicBatchStage } from '../../local/twin-cli.ts';
+import { TWIN_BUCKETS } from '../../local/twin-pipeline.ts';
 import { type ServeEndpoints, type ServeSummary, serveTwin } from '../../local/twin-serve.ts';
 import { createFleetPublisher } from '../../simulator/mqtt-publisher.ts';
 import { simulateFleet } from '../../simulator/simulate.ts';
@@ -137,6 +139,8 @@ describe.skipIf(missing.length > 0 && !inCi)('sdap twin --serve with outside cli
               await lake.send(new ListObjectsV2Command({ Bucket: buckets.raw }));
             },
           },
+          // The real batch stage, as `--batch-every` runs it, often enough to run during the tests.
+          periodicBatchStage(5000, () => undefined),
         ],
       });
     });
@@ -330,6 +334,12 @@ describe.skipIf(missing.length > 0 && !inCi)('sdap twin --serve with outside cli
   });
 
   describe('stopping', () => {
+    it('has run the batch stage over what arrived, writing curated Parquet', async () => {
+      const curated = await s3.send(new ListObjectsV2Command({ Bucket: TWIN_BUCKETS.curated }));
+
+      expect((curated.Contents ?? []).some((o) => o.Key?.endsWith('.parquet'))).toBe(true);
+    });
+
     it('drains, and accounts for every reading received over MQTT and from the stream', async () => {
       abort.abort();
       const summary = await serving;
@@ -343,6 +353,8 @@ describe.skipIf(missing.length > 0 && !inCi)('sdap twin --serve with outside cli
       expect(summary.broker.connectionsRefused).toBe(3);
       expect(summary.periodic['lake-lister']?.runs).toBeGreaterThan(0);
       expect(summary.periodic['lake-lister']?.failures).toBe(0);
+      expect(summary.periodic.batch?.runs).toBeGreaterThan(0);
+      expect(summary.periodic.batch?.failures).toBe(0);
     }, 120_000);
   });
 });
