@@ -22,7 +22,13 @@ import { simulateFleet } from '../simulator/simulate.ts';
 import { type BatchSummary, runBatchStage } from './etl/batch-stage.ts';
 import type { ConservationReport, PublishedMessage } from './lake-audit.ts';
 import { importWeatherQuietly, lambdaContext } from './lambda-runtime.ts';
-import { countBy, percentile, startTwinPipeline, TWIN_BUCKETS } from './twin-pipeline.ts';
+import {
+  countBy,
+  type PipelineCounters,
+  percentile,
+  startTwinPipeline,
+  TWIN_BUCKETS,
+} from './twin-pipeline.ts';
 import { startWeatherServer } from './weather-server.ts';
 
 export { TWIN_BUCKETS, TWIN_RULE_NAME } from './twin-pipeline.ts';
@@ -71,7 +77,7 @@ export interface TwinOptions {
 }
 
 /** The run's summary. Field names are part of the interface: they are documented in the README. */
-export interface TwinSummary {
+export interface TwinSummary extends PipelineCounters {
   readonly run: {
     readonly mode: 'fleet' | 'payloads';
     readonly seed?: number;
@@ -87,26 +93,6 @@ export interface TwinSummary {
     readonly messages: number;
     readonly readings: number;
     readonly faults: Readonly<Record<string, number>>;
-  };
-  /** Transient failures the twin injected (see `inject`). */
-  readonly injected: { readonly s3PutErrors: number; readonly alertCallErrors: number };
-  readonly broker: {
-    readonly publishesAccepted: number;
-    readonly publishesRefused: number;
-    readonly connectionsRefused: number;
-  };
-  readonly stream: {
-    readonly recordsPut: number;
-    readonly putRetries: number;
-    readonly ruleErrorActions: number;
-  };
-  readonly validator: {
-    readonly invocations: number;
-    readonly recordsProcessed: number;
-    readonly retries: number;
-    readonly bisects: number;
-    readonly functionErrors: number;
-    readonly recordsToFailureDestination: number;
   };
   readonly outcome: {
     readonly valid: number;

@@ -29,23 +29,38 @@ export interface ClientOverrides {
  */
 const MAX_ATTEMPTS = 3;
 
-export function createValidatorClients(overrides: ClientOverrides = {}): ValidatorClients {
-  const common = {
-    maxAttempts: MAX_ATTEMPTS,
+/** Settings every client of a function shares: bounded attempts, and the overrides' region and credentials. */
+export function commonClientConfig(
+  overrides: ClientOverrides,
+  maxAttempts: number,
+): Pick<S3ClientConfig, 'maxAttempts' | 'region' | 'credentials'> {
+  return {
+    maxAttempts,
     ...(overrides.region && { region: overrides.region }),
     ...(overrides.credentials && { credentials: overrides.credentials }),
   };
-  const s3Config: S3ClientConfig = overrides.s3Endpoint
-    ? {
-        ...common,
-        endpoint: overrides.s3Endpoint,
-        forcePathStyle: true,
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      }
-    : common;
+}
+
+/** An S3 client: with an endpoint override, path-style and checksums only where the API requires them. */
+export function createS3Client(overrides: ClientOverrides, maxAttempts: number): S3Client {
+  const common = commonClientConfig(overrides, maxAttempts);
+  return new S3Client(
+    overrides.s3Endpoint
+      ? {
+          ...common,
+          endpoint: overrides.s3Endpoint,
+          forcePathStyle: true,
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+          responseChecksumValidation: 'WHEN_REQUIRED',
+        }
+      : common,
+  );
+}
+
+export function createValidatorClients(overrides: ClientOverrides = {}): ValidatorClients {
+  const common = commonClientConfig(overrides, MAX_ATTEMPTS);
   return {
-    s3: new S3Client(s3Config),
+    s3: createS3Client(overrides, MAX_ATTEMPTS),
     eventBridge: new EventBridgeClient({
       ...common,
       ...(overrides.eventBridgeEndpoint && { endpoint: overrides.eventBridgeEndpoint }),

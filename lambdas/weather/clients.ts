@@ -2,9 +2,9 @@
  * The weather function's AWS clients. In Lambda they use the function's region and role; the twin
  * and the tests point S3 at their stand-in through the same overrides as the validator's clients.
  */
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { ClientOverrides } from '../shared/aws-clients.ts';
+import { type ClientOverrides, commonClientConfig, createS3Client } from '../shared/aws-clients.ts';
 
 export interface WeatherClients {
   readonly s3: S3Client;
@@ -15,21 +15,10 @@ export interface WeatherClients {
 const MAX_ATTEMPTS = 3;
 
 export function createWeatherClients(overrides: ClientOverrides = {}): WeatherClients {
-  const common = {
-    maxAttempts: MAX_ATTEMPTS,
-    ...(overrides.region && { region: overrides.region }),
-    ...(overrides.credentials && { credentials: overrides.credentials }),
+  return {
+    s3: createS3Client(overrides, MAX_ATTEMPTS),
+    secrets: new SecretsManagerClient(commonClientConfig(overrides, MAX_ATTEMPTS)),
   };
-  const s3Config: S3ClientConfig = overrides.s3Endpoint
-    ? {
-        ...common,
-        endpoint: overrides.s3Endpoint,
-        forcePathStyle: true,
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      }
-    : common;
-  return { s3: new S3Client(s3Config), secrets: new SecretsManagerClient(common) };
 }
 
 /**
