@@ -1,11 +1,10 @@
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -22,8 +21,8 @@ import {
 } from '../../lambdas/shared/pipeline-names.ts';
 import { DEFAULT_LOOKBACK_HOURS, MAX_RANGE_HOURS } from '../../lambdas/weather/weather-event.ts';
 import { acknowledge, nagReference } from '../nag.ts';
+import { createProjectFunction, REPO_ROOT } from '../project-function.ts';
 
-const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The weather function's handler module; its export `handler` is the Lambda entry point. */
 export const WEATHER_ENTRY = join(REPO_ROOT, 'lambdas', 'weather', 'handler.ts');
 
@@ -157,32 +156,15 @@ export class WeatherIngest extends Construct {
         ? secretsmanager.Secret.fromSecretNameV2(this, 'ApiKeySecret', secret)
         : secret;
 
-    this.logGroup = new logs.LogGroup(this, 'LogGroup', {
-      retention: props.logRetentionDays ?? DEFAULT_WEATHER_LOG_RETENTION_DAYS,
-      removalPolicy,
-    });
-    // An own role instead of the default one: no AWS managed policy, log writes to this group only.
-    this.role = new iam.Role(this, 'Role', {
-      description: 'Execution role of the weather ingest function',
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-    });
-    this.logGroup.grantWrite(this.role);
-
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
-      description: 'Fetches hourly weather per site into the raw zone (weather/)',
+    const parts = createProjectFunction(this, {
       entry: WEATHER_ENTRY,
-      handler: 'handler',
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
-      runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: DEFAULT_WEATHER_MEMORY_MB,
-      timeout: Duration.seconds(DEFAULT_WEATHER_TIMEOUT_SECONDS),
-      role: this.role,
-      logGroup: this.logGroup,
-      tracing: lambda.Tracing.ACTIVE,
-      retryAttempts: WEATHER_ASYNC_RETRY_ATTEMPTS,
-      maxEventAge: Duration.seconds(WEATHER_MAX_EVENT_AGE_SECONDS),
+      description: 'Fetches hourly weather per site into the raw zone (weather/)',
+      roleDescription: 'Execution role of the weather ingest function',
+      serviceName: WEATHER_SERVICE_NAME,
+      memorySizeMb: DEFAULT_WEATHER_MEMORY_MB,
+      timeoutSeconds: DEFAULT_WEATHER_TIMEOUT_SECONDS,
+      logRetentionDays: props.logRetentionDays ?? DEFAULT_WEATHER_LOG_RETENTION_DAYS,
+      removalPolicy,
       environment: {
         [WEATHER_ENV.rawBucket]: props.rawBucket.bucketName,
         [WEATHER_ENV.providerUrl]: props.providerUrl,
@@ -191,22 +173,15 @@ export class WeatherIngest extends Construct {
         ...(secret !== undefined && {
           [WEATHER_ENV.apiKeySecretId]: typeof secret === 'string' ? secret : secret.secretArn,
         }),
-        POWERTOOLS_SERVICE_NAME: WEATHER_SERVICE_NAME,
-        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-        NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: {
-        format: nodejs.OutputFormat.ESM,
-        mainFields: ['module', 'main'],
-        // CommonJS dependencies bundled into ESM still call require(): give them one.
-        banner:
-          "import { createRequire as sdapCreateRequire } from 'node:module'; const require = sdapCreateRequire(import.meta.url);",
-        minify: true,
-        sourceMap: true,
-        // The Node.js runtimes ship AWS SDK v3; bundling it would only grow the cold start.
-        externalModules: ['@aws-sdk/*'],
+      functionOptions: {
+        retryAttempts: WEATHER_ASYNC_RETRY_ATTEMPTS,
+        maxEventAge: Duration.seconds(WEATHER_MAX_EVENT_AGE_SECONDS),
       },
     });
+    this.function = parts.function;
+    this.role = parts.role;
+    this.logGroup = parts.logGroup;
     const nothingToKeep =
       'A failed run leaves nothing worth keeping: runs are idempotent and each scheduled run refetches the lookback window, so the next run redoes a failed one. Failures show in the Errors metric.';
     acknowledge(this.function, 'Serverless-LambdaDLQ', nothingToKeep);

@@ -1,5 +1,4 @@
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -7,7 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { KinesisEventSource, S3OnFailureDestination } from 'aws-cdk-lib/aws-lambda-event-sources';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -27,6 +26,7 @@ import {
 } from '../config.ts';
 import { FAILURE_PREFIXES } from '../lake/telemetry-lake.ts';
 import { acknowledge, nagReference } from '../nag.ts';
+import { createProjectFunction, REPO_ROOT } from '../project-function.ts';
 import type { TelemetryStream } from './telemetry-stream.ts';
 
 // The event source mapping's defaults are the stage defaults; re-exported as this construct's own.
@@ -37,7 +37,6 @@ export {
   DEFAULT_RETRY_ATTEMPTS,
 };
 
-const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The validator's handler module; its export `handler` is the Lambda entry point. */
 export const VALIDATOR_ENTRY = join(REPO_ROOT, 'lambdas', 'validator', 'handler.ts');
 
@@ -192,53 +191,26 @@ export class TelemetryValidator extends Construct {
     });
     this.criticalAlertTopic.applyRemovalPolicy(removalPolicy);
 
-    this.logGroup = new logs.LogGroup(this, 'LogGroup', {
-      retention: props.logRetentionDays ?? DEFAULT_VALIDATOR_LOG_RETENTION_DAYS,
-      removalPolicy,
-    });
-    // An own role instead of the default one: no AWS managed policy, log writes to this group only.
-    this.role = new iam.Role(this, 'Role', {
-      description: 'Execution role of the telemetry validator',
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-    });
-    this.logGroup.grantWrite(this.role);
-
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
-      description: 'Validates telemetry from the stream into the raw and quarantine zones',
+    const parts = createProjectFunction(this, {
       entry: VALIDATOR_ENTRY,
-      handler: 'handler',
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
-      runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: props.memorySizeMb ?? DEFAULT_VALIDATOR_MEMORY_MB,
-      timeout: Duration.seconds(props.timeoutSeconds ?? DEFAULT_VALIDATOR_TIMEOUT_SECONDS),
-      reservedConcurrentExecutions: props.reservedConcurrency,
-      role: this.role,
-      logGroup: this.logGroup,
-      tracing: lambda.Tracing.ACTIVE,
+      description: 'Validates telemetry from the stream into the raw and quarantine zones',
+      roleDescription: 'Execution role of the telemetry validator',
+      serviceName: VALIDATOR_SERVICE_NAME,
+      memorySizeMb: props.memorySizeMb ?? DEFAULT_VALIDATOR_MEMORY_MB,
+      timeoutSeconds: props.timeoutSeconds ?? DEFAULT_VALIDATOR_TIMEOUT_SECONDS,
+      logRetentionDays: props.logRetentionDays ?? DEFAULT_VALIDATOR_LOG_RETENTION_DAYS,
+      removalPolicy,
       environment: {
         [VALIDATOR_ENV.rawBucket]: props.rawBucket.bucketName,
         [VALIDATOR_ENV.quarantineBucket]: props.quarantineBucket.bucketName,
         [VALIDATOR_ENV.alertBus]: this.alertBus.eventBusName,
         [VALIDATOR_ENV.criticalAlertTopic]: this.criticalAlertTopic.topicArn,
-        POWERTOOLS_SERVICE_NAME: VALIDATOR_SERVICE_NAME,
-        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-        // Stack traces point into the TypeScript sources through the bundled source map.
-        NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: {
-        format: nodejs.OutputFormat.ESM,
-        mainFields: ['module', 'main'],
-        // CommonJS dependencies bundled into ESM still call require(): give them one.
-        banner:
-          "import { createRequire as sdapCreateRequire } from 'node:module'; const require = sdapCreateRequire(import.meta.url);",
-        minify: true,
-        sourceMap: true,
-        // The Node.js runtimes ship AWS SDK v3; bundling it would only grow the cold start.
-        externalModules: ['@aws-sdk/*'],
-      },
+      functionOptions: { reservedConcurrentExecutions: props.reservedConcurrency },
     });
+    this.function = parts.function;
+    this.role = parts.role;
+    this.logGroup = parts.logGroup;
     acknowledge(
       this.function,
       'Serverless-LambdaDLQ',
