@@ -301,6 +301,33 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
   };
 }
 
+/** The parts of a run's summary that come from reading the lake back, as both twin modes report them. */
+export function auditFigures({ lake, conservation, latenciesMs }: PipelineAudit) {
+  return {
+    outcome: {
+      valid: conservation.valid,
+      quarantined: conservation.quarantined,
+      quarantinedByReason: conservation.quarantinedByReason,
+      deadLettered: conservation.deadLettered,
+      duplicateCopiesInRaw: conservation.rawDuplicateCopies,
+      rawObjects: lake.rawObjects,
+    },
+    latencyMs: {
+      p50: percentile(latenciesMs, 0.5),
+      p99: percentile(latenciesMs, 0.99),
+      max: latenciesMs.at(-1) ?? 0,
+      samples: latenciesMs.length,
+    },
+    conservation: {
+      holds: conservation.holds,
+      published: conservation.published,
+      missing: conservation.missing,
+      unexpected: conservation.unexpected,
+      missingExamples: conservation.missingExamples,
+    },
+  };
+}
+
 /** The value at quantile `q` of ascending `sorted` (0 when empty). */
 export function percentile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return 0;

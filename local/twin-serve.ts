@@ -38,9 +38,9 @@ import {
   readRevokedSync,
 } from './twin-ca.ts';
 import {
+  auditFigures,
   countBy,
   type PipelineCounters,
-  percentile,
   startTwinPipeline,
   TWIN_BUCKETS,
   TWIN_RULE_NAME,
@@ -289,7 +289,8 @@ export async function serveTwin(options: ServeOptions): Promise<ServeSummary> {
         record.ApproximateArrivalTimestamp?.getTime() ?? Date.now(),
       );
     }
-    const { lake, conservation, latenciesMs } = await pipeline.audit(received, receivedAt);
+    const audit = await pipeline.audit(received, receivedAt);
+    const { conservation } = audit;
     const alerts = pipeline.sink.events.map((e) => e.detail as { rule: string; severity: string });
     const summary: ServeSummary = {
       run: {
@@ -306,34 +307,14 @@ export async function serveTwin(options: ServeOptions): Promise<ServeSummary> {
         devices: new Set(received.filter((m) => m.deviceId !== '').map((m) => m.deviceId)).size,
       },
       ...pipeline.counters(),
-      outcome: {
-        valid: conservation.valid,
-        quarantined: conservation.quarantined,
-        quarantinedByReason: conservation.quarantinedByReason,
-        deadLettered: conservation.deadLettered,
-        duplicateCopiesInRaw: conservation.rawDuplicateCopies,
-        rawObjects: lake.rawObjects,
-      },
+      ...auditFigures(audit),
       alerts: {
         total: alerts.length,
         byRule: countBy(alerts.map((a) => a.rule)),
         bySeverity: countBy(alerts.map((a) => a.severity)),
         criticalNotifications: pipeline.sink.notifications.length,
       },
-      latencyMs: {
-        p50: percentile(latenciesMs, 0.5),
-        p99: percentile(latenciesMs, 0.99),
-        max: latenciesMs.at(-1) ?? 0,
-        samples: latenciesMs.length,
-      },
       periodic: periodicStats,
-      conservation: {
-        holds: conservation.holds,
-        published: conservation.published,
-        missing: conservation.missing,
-        unexpected: conservation.unexpected,
-        missingExamples: conservation.missingExamples,
-      },
     };
     await writeFile(join(outDir, SERVE_SUMMARY_FILE), `${JSON.stringify(summary, null, 2)}\n`);
     await writeFile(

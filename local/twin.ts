@@ -23,9 +23,9 @@ import { type BatchSummary, runBatchStage } from './etl/batch-stage.ts';
 import type { ConservationReport, PublishedMessage } from './lake-audit.ts';
 import { importWeatherQuietly, lambdaContext } from './lambda-runtime.ts';
 import {
+  auditFigures,
   countBy,
   type PipelineCounters,
-  percentile,
   startTwinPipeline,
   TWIN_BUCKETS,
 } from './twin-pipeline.ts';
@@ -192,7 +192,8 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
   }
   const drainedMs = Date.now();
 
-  const { lake, conservation, latenciesMs: latencies } = await pipeline.audit(published, publishedAt);
+  const audit = await pipeline.audit(published, publishedAt);
+  const { conservation } = audit;
 
   const groundTruth = source.groundTruth();
   const alerts = sink.events.map(
@@ -219,14 +220,7 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
     },
     published: { messages: published.length, readings: conservation.published, faults },
     ...pipeline.counters(),
-    outcome: {
-      valid: conservation.valid,
-      quarantined: conservation.quarantined,
-      quarantinedByReason: conservation.quarantinedByReason,
-      deadLettered: conservation.deadLettered,
-      duplicateCopiesInRaw: conservation.rawDuplicateCopies,
-      rawObjects: lake.rawObjects,
-    },
+    ...auditFigures(audit),
     alerts: {
       total: alerts.length,
       byRule: countBy(alerts.map((a) => a.rule)),
@@ -235,23 +229,10 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
       injectedCriticalEvents: criticalInjections.length,
       injectedCriticalEventsAlerted: alerted.length,
     },
-    latencyMs: {
-      p50: percentile(latencies, 0.5),
-      p99: percentile(latencies, 0.99),
-      max: latencies.at(-1) ?? 0,
-      samples: latencies.length,
-    },
     throughput: {
       readingsPerSecond: Math.round(
         conservation.published / Math.max(0.001, (drainedMs - firstPublishMs) / 1000),
       ),
-    },
-    conservation: {
-      holds: conservation.holds,
-      published: conservation.published,
-      missing: conservation.missing,
-      unexpected: conservation.unexpected,
-      missingExamples: conservation.missingExamples,
     },
   };
 
