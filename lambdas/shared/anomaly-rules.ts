@@ -89,7 +89,11 @@ const RULES = [
     severity: 'warning',
     applies: (r) => {
       if (r.deviceType !== 'thermostat' || r.hvacMode === 'off' || r.hvacMode === 'fan') return undefined;
-      const gap = Math.abs(r.ambientTemperatureC - r.targetTemperatureC);
+      // Only a gap the running mode should close: a room far below target while the HVAC only
+      // cools (or far above while it only heats) is the occupant's setting, not a fault.
+      const tooWarmBy = r.ambientTemperatureC - r.targetTemperatureC;
+      const gap =
+        r.hvacMode === 'cool' ? tooWarmBy : r.hvacMode === 'heat' ? -tooWarmBy : Math.abs(tooWarmBy);
       return gap >= ALERT_THRESHOLDS.temperatureGapC
         ? { observed: Math.round(gap * 10) / 10, threshold: ALERT_THRESHOLDS.temperatureGapC }
         : undefined;

@@ -49,6 +49,20 @@ describe('real-time anomaly rules', () => {
     expect(rulesOf({ ...cold, hvacMode: 'off' } as Reading)).toEqual([]);
   });
 
+  it('warns only about a gap the running mode should close', () => {
+    const base = makeReading('thermostat', 1, AT);
+    const cold = { ...base, ambientTemperatureC: 10, targetTemperatureC: 21 } as Reading;
+    const hot = { ...base, ambientTemperatureC: 32, targetTemperatureC: 21 } as Reading;
+
+    expect(rulesOf({ ...cold, hvacMode: 'heat' } as Reading)).toEqual([
+      'temperature_far_from_target/warning',
+    ]);
+    expect(rulesOf({ ...cold, hvacMode: 'cool' } as Reading)).toEqual([]);
+    expect(rulesOf({ ...hot, hvacMode: 'cool' } as Reading)).toEqual(['temperature_far_from_target/warning']);
+    expect(rulesOf({ ...hot, hvacMode: 'heat' } as Reading)).toEqual([]);
+    expect(rulesOf({ ...hot, hvacMode: 'auto' } as Reading)).toEqual(['temperature_far_from_target/warning']);
+  });
+
   it('warns on low battery, high CO2, a camera without frames and an overheating camera', () => {
     expect(rulesOf({ ...makeReading('smart_lock', 1, AT), batteryPct: 9 } as Reading)).toEqual([
       'battery_low/warning',
