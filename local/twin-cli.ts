@@ -275,11 +275,14 @@ export function parseServeArgs(args: string[]): ParsedServeArgs {
   }
 }
 
-/** `sdap twin --serve`: serves until Ctrl-C, then prints the summary; returns the exit code. */
-export async function serveCommand(args: string[]): Promise<number> {
-  let parsed: ParsedServeArgs;
+/**
+ * The parsed flags, or the exit code when there is nothing to run: 2 after printing a usage error
+ * with the usage, 0 after printing the usage for `--help`.
+ */
+function parseOrExitCode<T extends { readonly help: boolean }>(parse: () => T): T | number {
+  let parsed: T;
   try {
-    parsed = parseServeArgs(args);
+    parsed = parse();
   } catch (error) {
     if (error instanceof TwinUsageError) {
       console.error(`${error.message}\n\n${TWIN_USAGE}`);
@@ -291,6 +294,13 @@ export async function serveCommand(args: string[]): Promise<number> {
     console.log(TWIN_USAGE);
     return 0;
   }
+  return parsed;
+}
+
+/** `sdap twin --serve`: serves until Ctrl-C, then prints the summary; returns the exit code. */
+export async function serveCommand(args: string[]): Promise<number> {
+  const parsed = parseOrExitCode(() => parseServeArgs(args));
+  if (typeof parsed === 'number') return parsed;
   const abort = new AbortController();
   const stop = () => {
     if (abort.signal.aborted) process.exit(130);
@@ -441,20 +451,8 @@ export async function twinCommand(
 ): Promise<number> {
   if (args[0] === 'certs') return certsCommand(args.slice(1));
   if (args.includes('--serve')) return serveCommand(args);
-  let parsed: ParsedTwinArgs;
-  try {
-    parsed = parseTwinArgs(args, defaults);
-  } catch (error) {
-    if (error instanceof TwinUsageError) {
-      console.error(`${error.message}\n\n${TWIN_USAGE}`);
-      return 2;
-    }
-    throw error;
-  }
-  if (parsed.help) {
-    console.log(TWIN_USAGE);
-    return 0;
-  }
+  const parsed = parseOrExitCode(() => parseTwinArgs(args, defaults));
+  if (typeof parsed === 'number') return parsed;
   const abort = new AbortController();
   const onSigint = () => {
     if (abort.signal.aborted) process.exit(130);
