@@ -1,10 +1,9 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { EtlWorkflow } from '../batch/etl-workflow.ts';
-import { RUNBOOK_PATH } from './ingest-alarms.ts';
+import { createOnCallAlarm, type OnCallAlarmOptions, runbookAnchorOf } from './on-call-alarm.ts';
 
 /**
  * The batch ETL's alarms. Each id is part of the alarm's name and the anchor of its runbook entry
@@ -18,7 +17,7 @@ export const ETL_ALARM_IDS = [
 export type EtlAlarmId = (typeof ETL_ALARM_IDS)[number];
 
 export function etlRunbookAnchor(alarmId: EtlAlarmId): string {
-  return `${RUNBOOK_PATH}#${alarmId}`;
+  return runbookAnchorOf(alarmId);
 }
 
 /**
@@ -51,32 +50,12 @@ export class EtlAlarms extends Construct {
     const durationPeriods = periodSeconds * 2 <= MAX_ALARM_EVALUATION_SECONDS ? 2 : 1;
     const threshold = workflow.dqScoreThreshold;
 
-    const alarm = (
-      alarmId: EtlAlarmId,
-      options: {
-        metric: cloudwatch.IMetric;
-        threshold: number;
-        comparisonOperator: cloudwatch.ComparisonOperator;
-        evaluationPeriods?: number;
-        treatMissingData: cloudwatch.TreatMissingData;
-        what: string;
-        todo: string;
-      },
-    ): cloudwatch.Alarm => {
-      const created = new cloudwatch.Alarm(this, alarmId, {
-        alarmName: `${props.namePrefix}-${alarmId}`,
-        alarmDescription: `${options.what} Do: ${options.todo} Runbook: ${etlRunbookAnchor(alarmId)}`,
-        metric: options.metric,
-        threshold: options.threshold,
-        comparisonOperator: options.comparisonOperator,
-        evaluationPeriods: options.evaluationPeriods ?? 1,
-        datapointsToAlarm: options.evaluationPeriods ?? 1,
-        treatMissingData: options.treatMissingData,
+    const alarm = (alarmId: EtlAlarmId, options: Omit<OnCallAlarmOptions, 'namePrefix' | 'onCallTopic'>) =>
+      createOnCallAlarm(this, alarmId, {
+        ...options,
+        namePrefix: props.namePrefix,
+        onCallTopic: props.onCallTopic,
       });
-      created.addAlarmAction(new actions.SnsAction(props.onCallTopic));
-      created.addOkAction(new actions.SnsAction(props.onCallTopic));
-      return created;
-    };
 
     this.alarms = {
       // Step Functions reports ExecutionsFailed only when executions end: no runs, no datum.

@@ -1,6 +1,5 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -10,6 +9,7 @@ import type { TelemetryStream } from '../ingestion/telemetry-stream.ts';
 import type { TelemetryValidator } from '../ingestion/telemetry-validator.ts';
 import type { TelemetryLake } from '../lake/telemetry-lake.ts';
 import { acknowledge } from '../nag.ts';
+import { createOnCallAlarm, type OnCallAlarmOptions, runbookAnchorOf } from './on-call-alarm.ts';
 
 /**
  * The ingest path's alarms. Each id is part of the alarm's name and the anchor of its runbook entry
@@ -27,10 +27,9 @@ export const INGEST_ALARM_IDS = [
 ] as const;
 export type IngestAlarmId = (typeof INGEST_ALARM_IDS)[number];
 
-/** Where the on-call runbook lives, relative to the repository root. */
-export const RUNBOOK_PATH = 'docs/runbook.md';
+export { RUNBOOK_PATH } from './on-call-alarm.ts';
 export function runbookAnchor(alarmId: IngestAlarmId): string {
-  return `${RUNBOOK_PATH}#${alarmId}`;
+  return runbookAnchorOf(alarmId);
 }
 
 /**
@@ -117,32 +116,12 @@ export class IngestAlarms extends Construct {
     const fiveMinutes = Duration.minutes(5);
     const { lake, stream, gateway, validator } = props;
 
-    const alarm = (
-      alarmId: IngestAlarmId,
-      options: {
-        metric: cloudwatch.IMetric;
-        threshold: number;
-        evaluationPeriods?: number;
-        datapointsToAlarm?: number;
-        treatMissingData: cloudwatch.TreatMissingData;
-        what: string;
-        todo: string;
-      },
-    ): cloudwatch.Alarm => {
-      const created = new cloudwatch.Alarm(this, alarmId, {
-        alarmName: `${props.namePrefix}-${alarmId}`,
-        alarmDescription: `${options.what} Do: ${options.todo} Runbook: ${runbookAnchor(alarmId)}`,
-        metric: options.metric,
-        threshold: options.threshold,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: options.evaluationPeriods ?? 1,
-        datapointsToAlarm: options.datapointsToAlarm ?? options.evaluationPeriods ?? 1,
-        treatMissingData: options.treatMissingData,
+    const alarm = (alarmId: IngestAlarmId, options: Omit<OnCallAlarmOptions, 'namePrefix' | 'onCallTopic'>) =>
+      createOnCallAlarm(this, alarmId, {
+        ...options,
+        namePrefix: props.namePrefix,
+        onCallTopic: this.onCallTopic,
       });
-      created.addAlarmAction(new actions.SnsAction(this.onCallTopic));
-      created.addOkAction(new actions.SnsAction(this.onCallTopic));
-      return created;
-    };
 
     this.alarms = {
       // Missing data is breaching: the event source mapping polls every shard about once a second
