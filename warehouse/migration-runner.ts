@@ -1,0 +1,90 @@
+/**
+ * Applies a migration plan through any SQL executor: the Redshift Data API on deploy (the plan
+ * arrives rendered, as custom-resource properties), DuckDB in the twin, PGlite in the tests.
+ *
+ * - A versioned migration runs once, in one transaction with the row recording it in the version
+ *   table; its checksum is recorded, and a plan whose migration of the same version has another
+ *   checksum fails (an applied migration was edited: add a new one instead).
+ * - The views are a repeatable step: they hold no data, so whenever their SQL changes they are
+ *   dropped and created again, after the versioned migrations.
+ *
+ * This module imports nothing but node:crypto, so a Lambda function can bundle it.
+ */
+import { createHash } from 'node:crypto';
+
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  readonly statements: readonly string[];
+}
+
+/** Everything a warehouse needs, rendered for one dialect. */
+export interface MigrationPlan {
+  /** Creates the schema and the version table when missing; safe to run every time. */
+  readonly bootstrap: readonly string[];
+  /** The version table, schema-qualified. */
+  readonly versionTable: string;
+  /** Oldest first. */
+  readonly versioned: readonly Migration[];
+  /** The repeatable step, recorded under version 0. */
+  readonly repeatable: Migration;
+}
+
+/** sha256 of the statements, hex: what the version table records. */
+export function checksum(migration: Migration): string {
+  const hash = createHash('sha256');
+  for (const statement of migration.statements) hash.update(statement).update('\n;\n');
+  return hash.digest('hex');
+}
+
+/** Runs SQL somewhere. `transaction` runs the statements atomically: all or none. */
+export interface SqlExecutor {
+  query(sql: string): Promise<ReadonlyArray<Record<string, unknown>>>;
+  transaction(statements: readonly string[]): Promise<void>;
+}
+
+/** What one `applyMigrations` did. */
+export interface MigrationReport {
+  readonly applied: number[];
+  readonly viewsRecreated: boolean;
+}
+
+/**
+ * Brings the warehouse to the current spec: creates what is missing, applies the versioned
+ * migrations not yet applied, and recreates the views when their SQL changed. Running it again
+ * changes nothing.
+ */
+export async function applyMigrations(executor: SqlExecutor, plan: MigrationPlan): Promise<MigrationReport> {
+  await executor.transaction(plan.bootstrap);
+  const rows = await executor.query(`SELECT version, checksum FROM ${plan.versionTable}`);
+  const recorded = new Map(rows.map((row) => [Number(row.version), String(row.checksum)]));
+  const applied: number[] = [];
+  for (const migration of plan.versioned) {
+    const sum = checksum(migration);
+    const previous = recorded.get(migration.version);
+    if (previous !== undefined) {
+      if (previous !== sum)
+        throw new Error(
+          `warehouse migration ${migration.version} (${migration.description}) was applied with checksum ${previous}, the code now renders ${sum}: applied migrations must not change; add a new migration instead`,
+        );
+      continue;
+    }
+    await executor.transaction([...migration.statements, recordStatement(plan.versionTable, migration, sum)]);
+    applied.push(migration.version);
+  }
+  const views = plan.repeatable;
+  const viewsSum = checksum(views);
+  const viewsRecreated = recorded.get(views.version) !== viewsSum;
+  if (viewsRecreated)
+    await executor.transaction([
+      ...views.statements,
+      `DELETE FROM ${plan.versionTable} WHERE version = ${views.version}`,
+      recordStatement(plan.versionTable, views, viewsSum),
+    ]);
+  return { applied, viewsRecreated };
+}
+
+function recordStatement(versionTable: string, migration: Migration, sum: string): string {
+  const description = migration.description.replaceAll("'", "''");
+  return `INSERT INTO ${versionTable} (version, description, checksum, applied_at) VALUES (${migration.version}, '${description}', '${sum}', CURRENT_TIMESTAMP)`;
+}
