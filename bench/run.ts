@@ -34,6 +34,7 @@ import { runInNewContext } from 'node:vm';
 import { gunzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { RAW_GZIP_LEVEL } from '../lambdas/shared/lake-objects.ts';
+import { RAW_PREFIX } from '../lambdas/shared/pipeline-names.ts';
 import type { ValidatorTargets } from '../lambdas/validator/process-batch.ts';
 import { type BundleReport, measureValidatorBundle } from './bundle-size.ts';
 import { type Dataset, EXPECTED_CODE, generateDataset, type MessageKind, prng } from './data.ts';
@@ -265,7 +266,8 @@ async function checkCorrectness(
     // of fields); what only ours writes must be exactly the valid readings of partly bad batches.
     const lines = new Map<string, number>();
     for (const object of plan.objects) {
-      if (object.bucket !== BUCKETS.rawBucket) continue;
+      // Telemetry only: the validator also archives alerts in the raw bucket, under their own prefix.
+      if (object.bucket !== BUCKETS.rawBucket || !object.key.startsWith(`${RAW_PREFIX}/`)) continue;
       const text = gunzipSync(object.body);
       rawBodies.push(text);
       rawCompressedBytes += object.body.byteLength;

@@ -276,16 +276,15 @@ def load_source(spark: SparkSession, lake: Lake, name: str, source: dict, keys: 
 
 def register_sources(
     spark: SparkSession, lake: Lake, sources: Dict[str, Tuple[dict, Optional[dict]]], instants: Dict[str, int], log
-) -> int:
-    """Loads every source; returns the number of raw objects read."""
-    raw_objects = 0
+) -> Dict[str, int]:
+    """Loads every source; returns the number of objects read of each."""
+    objects: Dict[str, int] = {}
     for name, (source, selection) in sources.items():
         keys = selected_keys(lake, source, selection, instants)
         log(f"source {name}: {len(keys)} object(s)")
         load_source(spark, lake, name, source, keys)
-        if source["bucket"] == "raw" and "prefix" in source:
-            raw_objects += len(keys)
-    return raw_objects
+        objects[name] = len(keys)
+    return objects
 
 
 def choose_window(spark: SparkSession, lake: Lake, manifest: dict, sql: Dict[str, str], args: EtlArgs, log) -> EtlWindow:
@@ -426,7 +425,10 @@ def run(spark: SparkSession, args: EtlArgs, log) -> dict:
     register_parameters(spark, manifest, window)
     instants = window_instants(window, manifest["parameters"]["baselineDays"])
     sources = {name: (source, source.get("select")) for name, source in manifest["sources"].items()}
-    raw_objects = register_sources(spark, lake, sources, instants, log)
+    objects_read = register_sources(spark, lake, sources, instants, log)
+    # Raw telemetry objects, as the twin counts them: the planner's sources (not the registry,
+    # weather or alerts objects).
+    raw_objects = sum(objects_read.get(name, 0) for name in manifest["planner"]["sources"])
 
     frames: Dict[str, DataFrame] = {}
     staged: Dict[str, Tuple[dict, Dict[str, int]]] = {}

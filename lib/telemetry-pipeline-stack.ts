@@ -95,6 +95,7 @@ export class TelemetryPipelineStack extends Stack {
     });
     this.lake.grantWriteRaw(this.validator.function);
     this.lake.grantWriteQuarantine(this.validator.function);
+    this.lake.grantWriteAlerts(this.validator.function);
 
     this.alarms = new IngestAlarms(this, 'Alarms', {
       lake: this.lake,

@@ -92,6 +92,8 @@ export async function readLake(
   putTimes: ReadonlyMap<string, number> = new Map(),
 ): Promise<LakeContents> {
   const raw = new Map<string, { copies: number; writtenAtMs: number }>();
+  // Readings only: the raw bucket also holds the registry export, weather and archived alerts
+  // (`alerts/`), none of which is a published reading.
   const rawKeys = await listKeys(s3, buckets.raw, `${RAW_PREFIX}/`);
   await mapLimit(rawKeys, 16, async ({ key, lastModifiedMs }) => {
     const writtenAtMs = putTimes.get(key) ?? lastModifiedMs;

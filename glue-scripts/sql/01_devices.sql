@@ -1,8 +1,15 @@
--- The fleet from the IoT registry export: one row per thing, with its place and how often it
--- reports. `expected_readings_per_hour` is what completeness is measured against.
+-- The fleet from the IoT registry export: one row per thing, with its place, what it is and how
+-- often it reports. `expected_readings_per_hour` is what completeness is measured against. Every
+-- attribute is a string in the export; `install_date` is typed here (YYYY-MM-DD, NULL otherwise).
+-- The one place that de-duplicates things: every later step joins or copies this view.
 SELECT
   t.thing_name AS device_id,
   t.thing_type_name AS device_type,
+  t.model,
+  t.firmware_version,
+  TRY_CAST(t.install_date AS DATE) AS install_date,
+  t.sensor_kind,
+  t.portfolio_id,
   t.site_id,
   t.building_id,
   t.room_id,
@@ -16,7 +23,8 @@ FROM (
     -- An export lists a thing once; should it not, one row per device keeps joins from fanning out.
     row_number() OVER (
       PARTITION BY r.thing_name
-      ORDER BY r.thing_type_name, r.site_id, r.building_id, r.room_id, r.reporting_interval_s
+      ORDER BY r.thing_type_name, r.site_id, r.building_id, r.room_id, r.reporting_interval_s,
+        r.portfolio_id, r.model, r.firmware_version, r.install_date, r.sensor_kind
     ) AS copy_rank
   FROM registry_things AS r
   WHERE r.thing_name IS NOT NULL

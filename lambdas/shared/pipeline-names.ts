@@ -39,6 +39,14 @@ export const RAW_PREFIX = 'telemetry';
 export const QUARANTINE_PREFIX = 'rejected';
 export const RAW_PARTITION_KEYS = ['device_type', 'ingest_date', 'ingest_hour'] as const;
 
+/**
+ * Real-time alerts archived in the raw bucket for the batch ETL: `alerts/ingest_date=YYYY-MM-DD/
+ * ingest_hour=HH/`, gzip NDJSON, partitioned like the readings by the hour the stream accepted the
+ * record that raised them (so an hourly run reads a closed set of objects). Apart from `telemetry/`,
+ * so that nothing reading the telemetry table or counting readings ever sees an alert.
+ */
+export const ALERTS_PREFIX = 'alerts';
+
 /** Environment variables the weather ingest function reads at cold start. */
 export const WEATHER_ENV = {
   rawBucket: 'RAW_BUCKET_NAME',

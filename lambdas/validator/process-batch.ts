@@ -1,7 +1,8 @@
 /**
  * The validator's work for one Kinesis batch: classify every record, write valid readings to the
- * raw zone, rejected ones to quarantine, alerts to EventBridge (critical ones also to SNS), and
- * report exactly the records whose writes failed so that Lambda retries them.
+ * raw zone, rejected ones to quarantine, alerts to EventBridge (critical ones also to SNS) and to the
+ * raw bucket's `alerts/` (archived for the batch ETL), and report exactly the records whose writes
+ * failed so that Lambda retries them.
  *
  * Invalid data is a success (quarantined, reported processed); only transient failures of S3,
  * EventBridge or SNS make a record fail. Nothing here throws for a record's content.
@@ -15,6 +16,9 @@ import type { ValidatorClients } from '../shared/aws-clients.ts';
 import { type ClassifiedMessage, classifyRecord } from '../shared/classify.ts';
 import type { Reading, RejectionCode } from '../shared/contract.ts';
 import {
+  alertObjectKey,
+  alertPartitionPath,
+  alertRecord,
   encodeRawObject,
   quarantineObjectKey,
   rawObjectKey,
@@ -60,7 +64,7 @@ export interface DecodedRecord {
   readonly classified: ClassifiedMessage;
 }
 
-/** An object the batch will write, and the stream records whose readings it holds. */
+/** An object the batch will write, and the stream records whose readings (or alerts) it holds. */
 export interface PlannedObject {
   readonly bucket: string;
   readonly key: string;
@@ -101,6 +105,7 @@ export function planBatch(event: KinesisStreamEvent, targets: ValidatorTargets):
       recordIndices: [...new Set(group.recordIndices)],
     });
   }
+  objects.push(...alertObjects(alerts, records, targets.rawBucket));
   records.forEach((item, index) => {
     if (item.classified.rejected.length === 0) return;
     objects.push({
@@ -112,6 +117,38 @@ export function planBatch(event: KinesisStreamEvent, targets: ValidatorTargets):
     });
   });
   return { records, objects, alerts, duplicatesDropped };
+}
+
+/**
+ * The alerts objects of a batch: one per `alerts/` partition (the arrival hour of the records that
+ * raised them), each holding its alerts in the order they were raised.
+ */
+function alertObjects(
+  alerts: ReadonlyArray<{ alert: TelemetryAlert; recordIndex: number }>,
+  records: readonly DecodedRecord[],
+  bucket: string,
+): PlannedObject[] {
+  const partitions = new Map<string, { ids: string[]; lines: string[]; recordIndices: Set<number> }>();
+  for (const { alert, recordIndex } of alerts) {
+    const arrivalMs = records[recordIndex]?.arrivalMs;
+    if (arrivalMs === undefined) continue;
+    const path = alertPartitionPath(arrivalMs);
+    let partition = partitions.get(path);
+    if (!partition) {
+      partition = { ids: [], lines: [], recordIndices: new Set() };
+      partitions.set(path, partition);
+    }
+    partition.ids.push(alert.alertId);
+    partition.lines.push(`${JSON.stringify(alertRecord(alert, arrivalMs))}\n`);
+    partition.recordIndices.add(recordIndex);
+  }
+  return [...partitions].map(([path, partition]) => ({
+    bucket,
+    key: alertObjectKey(path, partition.ids),
+    body: encodeRawObject(partition.lines),
+    contentType: 'application/gzip',
+    recordIndices: [...partition.recordIndices],
+  }));
 }
 
 /** Writes a plan; a record fails when any write holding its readings, rejections or alerts fails. */

@@ -148,8 +148,10 @@ export class FailureRecordsDestination extends S3OnFailureDestination {
 /**
  * The validator: a Node.js Lambda fed by the telemetry stream through an event source mapping that
  * reports partial batch failures, bisects failing batches, bounds retries and record age, and keeps
- * what it gives up on in the failures bucket. It writes valid readings to raw and rejected input to
- * quarantine (the stack grants those), and raises alerts on its EventBridge bus and SNS topic.
+ * what it gives up on in the failures bucket. It writes valid readings and the alerts they raise to
+ * raw and rejected input to quarantine (the stack grants those, with the lake's `grantWriteRaw`,
+ * `grantWriteAlerts` and `grantWriteQuarantine`), and raises alerts on its EventBridge bus and SNS
+ * topic.
  */
 export class TelemetryValidator extends Construct {
   public readonly function: nodejs.NodejsFunction;

@@ -7,7 +7,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as cxapi from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import { DEVICE_TYPES } from '../../lambdas/shared/contract.ts';
-import { QUARANTINE_PREFIX, RAW_PREFIX } from '../../lambdas/shared/pipeline-names.ts';
+import { ALERTS_PREFIX, QUARANTINE_PREFIX, RAW_PREFIX } from '../../lambdas/shared/pipeline-names.ts';
 import { acknowledge, nagReference } from '../nag.ts';
 import { rawPartitionColumns, rawTableColumns, rawTableSerdeMappings } from './raw-table-columns.ts';
 
@@ -194,6 +194,14 @@ export class TelemetryLake extends Construct {
    */
   public grantWriteRaw(grantee: iam.IGrantable): void {
     this.grantPutUnder(grantee, this.rawBucket, `${RAW_PREFIX}/*`, 'raw objects');
+  }
+
+  /**
+   * Lets `grantee` write alerts objects (`alerts/*` of the raw bucket) and nothing else: the
+   * validator archives every alert it raises there for the batch ETL.
+   */
+  public grantWriteAlerts(grantee: iam.IGrantable): void {
+    this.grantPutUnder(grantee, this.rawBucket, `${ALERTS_PREFIX}/*`, 'alerts objects');
   }
 
   /** Lets `grantee` write quarantine objects (`rejected/*`) and nothing else. */

@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SparkSQL } from 'dt-sql-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evaluateAlerts } from '../../lambdas/shared/anomaly-rules.ts';
 import { READING_SCHEMAS } from '../../lambdas/shared/contract.ts';
+import { alertPartitionPath, alertRecord } from '../../lambdas/shared/lake-objects.ts';
+import { ALERTS_PREFIX, IOT_REGISTRY_THING_GROUPS_KEY } from '../../lambdas/shared/pipeline-names.ts';
 import { rawPartitionColumns, rawTableColumns, toSnakeCase } from '../../lib/lake/raw-table-columns.ts';
 import { createEtlSession, type EtlSession, runPipeline } from '../../local/etl/duckdb-runner.ts';
 import {
@@ -14,7 +17,8 @@ import {
   type Pipeline,
   parseManifest,
 } from '../../local/etl/manifest.ts';
-import { etlWindow } from '../../local/etl/window.ts';
+import { etlWindow, hivePartitions } from '../../local/etl/window.ts';
+import { makeReading } from '../support/readings.ts';
 import { codeOf, constructViolations } from './sql-constructs.ts';
 
 /** DuckDB's names for the manifest's column types. */
@@ -132,6 +136,33 @@ describe('pipeline.json', () => {
     // Assess
     expect(declared).toEqual(derived);
     expect(raw?.partitions).toEqual(rawPartitionColumns());
+  });
+
+  it("declares the alerts source's columns and partitions as the validator writes them", () => {
+    // Prepare: an alert as the validator archives it.
+    const jammed = {
+      ...makeReading('smart_lock', 1, '2026-11-27T10:41:00.000Z', 'lock-1'),
+      lockState: 'jammed' as const,
+    };
+    const [alert] = evaluateAlerts(jammed);
+    if (!alert) throw new Error('expected the jammed lock to raise an alert');
+    const arrivalMs = Date.parse('2026-11-27T10:41:02.000Z');
+    const source = pipeline.manifest.sources.raw_alerts;
+
+    // Act
+    const written = Object.keys(alertRecord(alert, arrivalMs));
+    const partitions = Object.keys(hivePartitions(`${alertPartitionPath(arrivalMs)}/part-x.ndjson.gz`));
+
+    // Assess: every field is text in the lake (observed and threshold included).
+    expect(source?.columns.map((c) => c.path)).toEqual(written);
+    expect(source?.columns.every((c) => c.type === 'string')).toBe(true);
+    expect(source?.prefix).toBe(`${ALERTS_PREFIX}/`);
+    expect(source?.partitions?.map((p) => p.name)).toEqual(partitions);
+    expect(source?.select).toEqual(pipeline.manifest.sources.raw_telemetry?.select);
+  });
+
+  it('reads the thing groups from where the registry export lands', () => {
+    expect(pipeline.manifest.sources.registry_groups?.key).toBe(IOT_REGISTRY_THING_GROUPS_KEY);
   });
 
   it("declares the context source's columns as the device_hour_stats step produces them", async () => {

@@ -458,6 +458,236 @@ describe('energy', () => {
   });
 });
 
+describe('registry snapshots', () => {
+  it('list every registered device once for each day of the window, with its attributes typed', async () => {
+    // Act
+    const rows = await query(`SELECT * FROM device_registry ORDER BY event_date, device_id`);
+
+    // Assess: cam-1's install date is not a date in the export, so it is NULL.
+    const device = (
+      device_id: string,
+      device_type: string,
+      model: string,
+      firmware_version: string,
+      install_date: string | null,
+      reporting_interval_s: number,
+      site: 'a' | 'b',
+    ) => ({
+      device_id,
+      device_type,
+      model,
+      firmware_version,
+      install_date,
+      sensor_kind: null,
+      reporting_interval_s,
+      expected_readings_per_hour: 3600 / reporting_interval_s,
+      portfolio_id: 'p1',
+      site_id: `site-${site}`,
+      building_id: `site-${site}-b1`,
+      room_id: `site-${site}-b1-r1`,
+      event_date: '2026-11-27',
+    });
+    expect(rows).toEqual([
+      device('cam-1', 'camera', 'CAM-2K', '5.1.0-rc.2', null, 900, 'b'),
+      device('lock-1', 'smart_lock', 'LK-10', '1.9.0', '2025-01-01', 1200, 'a'),
+      device('thermo-1', 'thermostat', 'TH-300', '4.1.0', '2023-08-14', 600, 'a'),
+      device('thermo-2', 'thermostat', 'TH-300', '4.0.2', '2024-02-29', 600, 'b'),
+    ]);
+    expect(result.outputs.filter((o) => o.table === 'device_registry').map((o) => o.key)).toEqual([
+      'device_registry/event_date=2026-11-27/part-00000.parquet',
+    ]);
+  });
+
+  it("list every location once per day, with its ancestors' ids and place where it has none", async () => {
+    // Act
+    const rows = await query(`SELECT * FROM location_registry ORDER BY event_date, location_id`);
+
+    // Assess: building-site-b-b1 is exported twice and kept once.
+    const oslo = { city: 'Oslo', latitude_deg: 59.95, longitude_deg: 10.8, utc_offset_hours: 1 };
+    const mumbai = { city: 'Mumbai', latitude_deg: 19.1, longitude_deg: 72.9, utc_offset_hours: 5.5 };
+    const none = { city: null, latitude_deg: null, longitude_deg: null, utc_offset_hours: null };
+    const day = { event_date: '2026-11-27' };
+    expect(rows).toEqual([
+      {
+        location_id: 'building-site-a-b1',
+        location_level: 'building',
+        parent_location_id: 'site-site-a',
+        location_name: 'Oslo building 1',
+        portfolio_id: 'p1',
+        site_id: 'site-a',
+        building_id: 'site-a-b1',
+        room_id: null,
+        ...oslo,
+        building_use: 'office',
+        ...day,
+      },
+      {
+        location_id: 'building-site-b-b1',
+        location_level: 'building',
+        parent_location_id: 'site-site-b',
+        location_name: 'Mumbai building 1',
+        portfolio_id: 'p1',
+        site_id: 'site-b',
+        building_id: 'site-b-b1',
+        room_id: null,
+        ...mumbai,
+        building_use: 'residential',
+        ...day,
+      },
+      {
+        location_id: 'portfolio-p1',
+        location_level: 'portfolio',
+        parent_location_id: null,
+        location_name: 'Fixture portfolio',
+        portfolio_id: 'p1',
+        site_id: null,
+        building_id: null,
+        room_id: null,
+        ...none,
+        building_use: null,
+        ...day,
+      },
+      {
+        location_id: 'room-site-a-b1-r1',
+        location_level: 'room',
+        parent_location_id: 'building-site-a-b1',
+        location_name: 'Oslo, site-a-b1, Lobby',
+        portfolio_id: 'p1',
+        site_id: 'site-a',
+        building_id: 'site-a-b1',
+        room_id: 'site-a-b1-r1',
+        ...oslo,
+        building_use: 'office',
+        ...day,
+      },
+      {
+        location_id: 'room-site-b-b1-r1',
+        location_level: 'room',
+        parent_location_id: 'building-site-b-b1',
+        location_name: 'Mumbai, site-b-b1, Flat 1',
+        portfolio_id: 'p1',
+        site_id: 'site-b',
+        building_id: 'site-b-b1',
+        room_id: 'site-b-b1-r1',
+        ...mumbai,
+        building_use: 'residential',
+        ...day,
+      },
+      {
+        location_id: 'site-site-a',
+        location_level: 'site',
+        parent_location_id: 'portfolio-p1',
+        location_name: 'Oslo',
+        portfolio_id: 'p1',
+        site_id: 'site-a',
+        building_id: null,
+        room_id: null,
+        ...oslo,
+        building_use: null,
+        ...day,
+      },
+      {
+        location_id: 'site-site-b',
+        location_level: 'site',
+        parent_location_id: 'portfolio-p1',
+        location_name: 'Mumbai',
+        portfolio_id: 'p1',
+        site_id: 'site-b',
+        building_id: null,
+        room_id: null,
+        ...mumbai,
+        building_use: null,
+        ...day,
+      },
+    ]);
+  });
+
+  it('write one snapshot per day the window touches', async () => {
+    // Prepare: a window across midnight, in a session of its own (the other tests read this one's views).
+    const overnight = etlWindow('2026-11-27T23:00:00Z', '2026-11-28T01:00:00Z');
+    const own = await createEtlSession(pipeline);
+
+    // Act
+    let run: PipelineResult;
+    try {
+      run = await runPipeline(own, pipeline, {
+        window: overnight,
+        files: await localSourceFiles(pipeline, overnight, lakeDir),
+        outDir: join(workDir, 'overnight'),
+      });
+    } finally {
+      own.close();
+    }
+
+    // Assess: the registry is the same on both days; the alerts of the 27th are outside the window.
+    expect(
+      run.outputs
+        .filter((o) => ['device_registry', 'location_registry', 'anomaly_alerts'].includes(o.table))
+        .map((o) => [o.key, o.rows]),
+    ).toEqual([
+      ['device_registry/event_date=2026-11-27/part-00000.parquet', 4],
+      ['device_registry/event_date=2026-11-28/part-00000.parquet', 4],
+      ['location_registry/event_date=2026-11-27/part-00000.parquet', 7],
+      ['location_registry/event_date=2026-11-28/part-00000.parquet', 7],
+    ]);
+  });
+});
+
+describe('anomaly alerts', () => {
+  it('keep one row per alert id, the copy the stream accepted first, placed by event time', async () => {
+    // Act
+    const rows = await query(`SELECT * FROM anomaly_alerts ORDER BY alert_time, alert_id`);
+
+    // Assess: lock-1's alert arrived twice (10:41:02, and again at 11:02); thermo-2's alert is from
+    // 09:58, before the window; a truncated line is not an alert.
+    expect(rows).toEqual([
+      {
+        alert_id: '30e1cad6-0000-4000-8000-000000000003:lock_jammed',
+        rule: 'lock_jammed',
+        severity: 'security',
+        device_id: 'lock-1',
+        device_type: 'smart_lock',
+        site_id: 'site-a',
+        event_id: '30e1cad6-0000-4000-8000-000000000003',
+        alert_time: '2026-11-27 10:41:00',
+        arrived_at: '2026-11-27 10:41:02',
+        message: 'Lock lock-1 is jammed',
+        observed: 'jammed',
+        threshold: 'jammed',
+        event_date: '2026-11-27',
+        event_hour: '10',
+      },
+      {
+        alert_id: '1192ba0c-0000-4000-8000-000000000008:camera_no_frames',
+        rule: 'camera_no_frames',
+        severity: 'warning',
+        device_id: 'cam-1',
+        device_type: 'camera',
+        site_id: 'site-b',
+        event_id: '1192ba0c-0000-4000-8000-000000000008',
+        alert_time: '2026-11-27 11:47:00',
+        arrived_at: '2026-11-27 11:47:02',
+        message: 'Camera cam-1 reports no frames',
+        observed: '0',
+        threshold: '0',
+        event_date: '2026-11-27',
+        event_hour: '11',
+      },
+    ]);
+  });
+
+  it("write one Parquet file per event hour with alerts, in the run's window", () => {
+    // Act
+    const files = result.outputs.filter((o) => o.table === 'anomaly_alerts').map((o) => [o.key, o.rows]);
+
+    // Assess
+    expect(files).toEqual([
+      ['anomaly_alerts/event_date=2026-11-27/event_hour=10/part-00000.parquet', 1],
+      ['anomaly_alerts/event_date=2026-11-27/event_hour=11/part-00000.parquet', 1],
+    ]);
+  });
+});
+
 describe('ML features', () => {
   it('carry no label and nothing the rule-based anomaly flag decides', async () => {
     // Act

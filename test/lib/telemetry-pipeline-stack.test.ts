@@ -116,6 +116,7 @@ describe('TelemetryPipelineStack', () => {
           `<${failures}.Arn>/aws/lambda/*`,
           `<${quarantine}.Arn>/rejected/*`,
           `<${raw}.Arn>/telemetry/*`,
+          `<${raw}.Arn>/alerts/*`,
         ].sort(),
       );
       expect(grantsOf(rule, 'kinesis:PutRecord')).toEqual([`<${stream}.Arn>`]);

@@ -2,9 +2,10 @@
  * The twin end to end on a small fleet: real MQTT, the rule, kinesalite, the event source mapping,
  * the unchanged validator handler, s3rver and the alert sink.
  */
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runTwin, type TwinSummary } from '../../local/twin.ts';
 import { makeReading } from '../support/readings.ts';
@@ -89,6 +90,31 @@ describe('local twin, fleet run', () => {
     expect(batch?.malformedLines).toBe(0);
     expect(batch?.dqScore.deviceHoursScored).toBeGreaterThan(0);
     expect(batch?.objectsWritten).toBeGreaterThan(0);
+  });
+
+  it('archives every alert it raised in the raw zone, and curates each one once', async () => {
+    const raised = new Set(
+      (await readFile(join(outDir, 'alerts.ndjson'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line).detail.alertId as string),
+    );
+    const alertsDir = join(outDir, 'lake', 'sdap-twin-raw', 'alerts');
+    const objects = (await readdir(alertsDir, { recursive: true })).filter((f) =>
+      f.endsWith('.ndjson.gz._S3rver_object'),
+    );
+    const archived = new Set<string>();
+    for (const object of objects) {
+      expect(object).toMatch(/^ingest_date=\d{4}-\d\d-\d\d\/ingest_hour=\d\d\//);
+      for (const line of gunzipSync(await readFile(join(alertsDir, object)))
+        .toString('utf8')
+        .split('\n')) {
+        if (line) archived.add(JSON.parse(line).alertId);
+      }
+    }
+    expect(raised.size).toBeGreaterThan(0);
+    expect(archived).toEqual(raised);
+    expect(summary.batch?.tables.anomaly_alerts?.rows).toBe(raised.size);
   });
 });
 

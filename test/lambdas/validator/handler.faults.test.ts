@@ -126,6 +126,43 @@ describe('validator under injected faults', () => {
     expect(outcome.failed[0]?.error).toContain('InternalFailure');
   });
 
+  it('reports the records whose alerts object failed to write, and not their neighbours', async () => {
+    // Prepare: two jammed locks (records 0, 2) raise alerts into one alerts object; the camera
+    // (record 1) raises none. The readings' own raw objects are written.
+    s3.on(PutObjectCommand, { Bucket: 'raw' }).callsFake(async (input: { Key: string }) => {
+      if (input.Key.startsWith('alerts/')) throw serviceUnavailable();
+      return {};
+    });
+    const jammed = (n: number, id: string) => ({
+      ...makeReading('smart_lock', n, DEVICE_TIME, id),
+      lockState: 'jammed',
+    });
+    const event = streamEvent([
+      { deviceId: 'l1', body: jammed(1, 'l1') },
+      { deviceId: 'c1', body: makeReading('camera', 2, DEVICE_TIME, 'c1') },
+      { deviceId: 'l2', body: jammed(3, 'l2') },
+    ]);
+
+    // Act
+    const outcome = await processKinesisBatch(event, deps);
+
+    // Assess
+    expect(outcome.response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([
+      '49600000000000000000000',
+      '49600000000000000000002',
+    ]);
+    expect(outcome.failed[0]?.error).toContain('ServiceUnavailable');
+    const alertPuts = s3
+      .commandCalls(PutObjectCommand)
+      .map((call) => call.args[0].input.Key ?? '')
+      .filter((key) => key.startsWith('alerts/'));
+    expect(alertPuts).toEqual([
+      expect.stringMatching(
+        /^alerts\/ingest_date=2026-11-27\/ingest_hour=09\/part-[0-9a-f]{32}\.ndjson\.gz$/,
+      ),
+    ]);
+  });
+
   it('reports the record whose critical alert SNS failed to publish', async () => {
     // Prepare
     sns.on(PublishCommand).rejects(serviceUnavailable());

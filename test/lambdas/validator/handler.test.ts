@@ -105,7 +105,8 @@ describe('validator handler', () => {
 
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
-    const rawKeys = await listKeys(deps.clients.s3, RAW);
+    const allRawKeys = await listKeys(deps.clients.s3, RAW);
+    const rawKeys = allRawKeys.filter((k) => k.startsWith('telemetry/'));
     expect(rawKeys).toHaveLength(3);
     expect(
       rawKeys.every((k) =>
@@ -142,6 +143,35 @@ describe('validator handler', () => {
     });
     expect(quarantined.topicDeviceId).toBe('lock-9');
 
+    // The smoke alert is also archived in the raw bucket, beside (not inside) the telemetry table.
+    const alertKeys = allRawKeys.filter((k) => k.startsWith('alerts/'));
+    expect(alertKeys).toEqual([
+      expect.stringMatching(
+        /^alerts\/ingest_date=2026-11-27\/ingest_hour=17\/part-[0-9a-f]{32}\.ndjson\.gz$/,
+      ),
+    ]);
+    expect(allRawKeys).toHaveLength(rawKeys.length + alertKeys.length);
+    const archived = gunzipSync(await readObject(deps.clients.s3, RAW, alertKeys[0] ?? ''))
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(archived).toEqual([
+      {
+        alertId: `${smoke.eventId}:smoke_detected`,
+        rule: 'smoke_detected',
+        severity: 'critical',
+        deviceId: 'smoke-1',
+        deviceType: 'sensor',
+        eventId: smoke.eventId,
+        timestamp: DEVICE_TIME,
+        message: 'Smoke detected by smoke-1',
+        observed: '1',
+        threshold: '1',
+        arrivedAt: '2026-11-27T17:05:00.000Z',
+      },
+    ]);
+
     expect(sink.events.map((e) => e.detail)).toEqual([
       expect.objectContaining({
         rule: 'smoke_detected',
@@ -164,8 +194,11 @@ describe('validator handler', () => {
   });
 
   it('writes the same objects when the same batch is delivered twice', async () => {
-    // Prepare
-    const readings = [1, 2, 3].map((n) => makeReading('smart_lock', 100 + n, DEVICE_TIME, 'lock-2'));
+    // Prepare: the jammed lock raises an alert, so the batch also writes an alerts object.
+    const readings = [1, 2, 3].map((n) => ({
+      ...makeReading('smart_lock', 100 + n, DEVICE_TIME, 'lock-2'),
+      ...(n === 2 && { lockState: 'jammed' as const }),
+    }));
     const event = streamEvent(
       [
         { deviceId: 'lock-2', payload: JSON.stringify({ schemaVersion: 1, readings }) },
@@ -188,7 +221,7 @@ describe('validator handler', () => {
     const firstBodies = await Promise.all(
       afterFirst
         .filter((k) => !before.has(k))
-        .map((k) => readObject(deps.clients.s3, k.startsWith('telemetry') ? RAW : QUARANTINE, k)),
+        .map((k) => readObject(deps.clients.s3, k.startsWith('rejected/') ? QUARANTINE : RAW, k)),
     );
     await handler(event, context);
     const afterSecond = [
@@ -198,12 +231,16 @@ describe('validator handler', () => {
     const secondBodies = await Promise.all(
       afterSecond
         .filter((k) => !before.has(k))
-        .map((k) => readObject(deps.clients.s3, k.startsWith('telemetry') ? RAW : QUARANTINE, k)),
+        .map((k) => readObject(deps.clients.s3, k.startsWith('rejected/') ? QUARANTINE : RAW, k)),
     );
 
     // Assess
     expect(afterSecond).toEqual(afterFirst);
-    expect(afterFirst.filter((k) => !before.has(k))).toHaveLength(2);
+    expect(afterFirst.filter((k) => !before.has(k)).map((k) => k.split('/')[0])).toEqual([
+      'alerts',
+      'telemetry',
+      'rejected',
+    ]);
     expect(secondBodies).toEqual(firstBodies);
   });
 

@@ -32,6 +32,7 @@ describe('TelemetryLake', () => {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
     });
     lake.grantWriteRaw(writer);
+    lake.grantWriteAlerts(writer);
     lake.grantWriteQuarantine(writer);
     const ruleRole = new iam.Role(stack, 'RuleRole', {
       assumedBy: new iam.ServicePrincipal('iot.amazonaws.com'),
@@ -201,6 +202,7 @@ describe('TelemetryLake', () => {
     ]);
     expect(grantsOf(writer, 's3:PutObject').sort()).toEqual([
       `<${quarantine}.Arn>/rejected/*`,
+      `<${raw}.Arn>/alerts/*`,
       `<${raw}.Arn>/telemetry/*`,
     ]);
     expect(grantsOf(writer, 'kms:GenerateDataKey')).toEqual([`<${key}.Arn>`]);

@@ -135,6 +135,10 @@ describe('runBatchStage', () => {
     });
     expect(summary.dqScore.deviceHoursScored).toBe(12);
     expect(summary.tables.curated_telemetry).toEqual({ partitions: 6, rows: 31 });
+    // The registry snapshots of the one day, and the de-duplicated alerts of event hours 10 and 11.
+    expect(summary.tables.device_registry).toEqual({ partitions: 1, rows: 4 });
+    expect(summary.tables.location_registry).toEqual({ partitions: 1, rows: 7 });
+    expect(summary.tables.anomaly_alerts).toEqual({ partitions: 2, rows: 2 });
     expect(new Set(keys.map((key) => key.split('/')[0]))).toEqual(
       new Set(pipeline.manifest.steps.flatMap((s) => (s.output ? [s.output.prefix.slice(0, -1)] : []))),
     );

@@ -1,8 +1,8 @@
 /**
  * The batch ETL's fixture lake (test/fixtures/etl/lake, described in its README): a few devices
  * over two event hours with duplicates, a late reading, a lost reading, malformed lines,
- * quarantined readings and one site's weather. Raw telemetry is kept as readable NDJSON and
- * gzipped on the way into a lake, as the validator writes it.
+ * quarantined readings, one site's weather, the registry and a few alerts. Raw telemetry and alerts
+ * are kept as readable NDJSON and gzipped on the way into a lake, as the validator writes them.
  */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
@@ -30,14 +30,14 @@ async function walk(dir: string): Promise<string[]> {
   return files.flat().sort();
 }
 
-/** The fixture's objects as the lake holds them (raw telemetry gzipped, with `.gz` appended). */
+/** The fixture's objects as the lake holds them (raw telemetry and alerts gzipped, with `.gz` appended). */
 export async function fixtureObjects(): Promise<LakeObject[]> {
   const objects: LakeObject[] = [];
   for (const path of await walk(FIXTURE_LAKE_DIR)) {
     const [bucket, ...rest] = relative(FIXTURE_LAKE_DIR, path).split(sep);
     const key = rest.join('/');
     const body = await readFile(path);
-    const gzipped = bucket === 'raw' && key.startsWith('telemetry/');
+    const gzipped = bucket === 'raw' && (key.startsWith('telemetry/') || key.startsWith('alerts/'));
     objects.push({
       bucket: bucket as BucketRole,
       key: gzipped ? `${key}.gz` : key,
