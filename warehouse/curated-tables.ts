@@ -83,7 +83,7 @@ export const DEVICE_REGISTRY: CuratedTable = {
   prefix: 'device_registry/',
   scope: 'day',
   columns: columns(`device_id string, device_type string, model string, firmware_version string,
-    install_date string, sensor_kind string, reporting_interval_s int, expected_readings_per_hour double,
+    install_date date, sensor_kind string, reporting_interval_s int, expected_readings_per_hour double,
     portfolio_id string, site_id string, building_id string, room_id string`),
 };
 

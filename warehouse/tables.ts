@@ -62,10 +62,7 @@ export const DIM_DEVICE: WarehouseTable = {
   loads: [
     {
       from: DEVICE_REGISTRY,
-      expressions: {
-        install_date: 'CAST(s.install_date AS DATE)',
-        snapshot_date: '{{event_date}}',
-      },
+      expressions: { snapshot_date: '{{event_date}}' },
       newerBy: 'snapshot_date',
     },
   ],
