@@ -10,6 +10,7 @@
  *   sdap etl [--out DIR]  rerun the batch stage over a twin's lake (an hour range, or all of it)
  *   sdap etl --stage S    start a deployed stage's ETL workflow over an hour range (backfill)
  *   sdap status --stage S latest ETL executions and Glue job runs of a deployed stage
+ *   sdap query "SQL"      SQL against the twin's DuckDB warehouse, opened read only (table, csv, json)
  *   sdap schema [--check] write (or check) the contract's JSON Schema file
  *
  * Every command validates its flags and fails with a message naming the flag, the value received
@@ -54,6 +55,11 @@ const commands: Record<string, { summary: string; run: Command }> = {
   status: {
     summary: 'latest ETL executions and Glue job runs of a deployed stage (see sdap status --help)',
     run: async (args) => (await import('../ops/status-command.ts')).statusCommand(args),
+  },
+  query: {
+    summary: "run SQL against the twin's DuckDB warehouse, read only (see sdap query --help)",
+    // Imported when used, as etl: DuckDB would slow every other command's start.
+    run: async (args) => (await import('../local/query-command.ts')).queryCommand(args),
   },
   schema: {
     summary: 'write the contract JSON Schema (--check: fail if the committed file is stale)',

@@ -35,10 +35,13 @@ import {
   type ServeOptions,
   serveTwin,
 } from './twin-serve.ts';
+import { formatWarehouse, runWarehouseStage } from './warehouse/warehouse-stage.ts';
 
 /** Defaults of `npm start`: a fleet that shows the product in about a minute on two cores. */
 export const START_DEFAULTS = { devices: 300, hours: 3, readingsPerMessage: 5 } as const;
-export const DEFAULT_OUT_DIR = 'out/twin';
+export { DEFAULT_OUT_DIR } from './twin-output.ts';
+
+import { DEFAULT_OUT_DIR } from './twin-output.ts';
 export const DEFAULT_SHARDS = 4;
 /** Minutes between batch runs of a serving twin: hourly, as the deployed ETL schedule. */
 export const SERVE_DEFAULT_BATCH_MINUTES = 60;
@@ -212,12 +215,13 @@ export function periodicBatchStage(intervalMs: number, log: (line: string) => vo
   return {
     name: 'batch',
     intervalMs,
-    run: async ({ s3, buckets }) => {
+    run: async ({ s3, buckets, outDir }) => {
       const summary = await runBatchStage({
         s3,
         buckets: { raw: buckets.raw, quarantine: buckets.quarantine, curated: buckets.curated },
       });
-      log(formatBatch(summary).join('\n'));
+      const warehouse = await runWarehouseStage({ s3, curatedBucket: buckets.curated, outDir });
+      log([...formatBatch(summary), ...formatWarehouse(warehouse)].join('\n'));
     },
   };
 }
@@ -525,6 +529,7 @@ export function formatSummary(s: TwinSummary): string {
         ]
       : []),
     ...(s.batch ? formatBatch(s.batch) : []),
+    ...(s.warehouse ? formatWarehouse(s.warehouse) : []),
     s.conservation.holds
       ? `  conservation   HOLDS: all ${s.conservation.published} published readings are valid, quarantined or dead-lettered`
       : `  conservation   VIOLATED: ${s.conservation.missing} readings missing, ${s.conservation.unexpected} unexpected (e.g. ${s.conservation.missingExamples.join(', ')})`,

@@ -8,14 +8,21 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseHourRange } from '../ops/etl-command.ts';
 import { backfillLake } from './etl/lake-backfill.ts';
-import { DEFAULT_OUT_DIR, formatBatch } from './twin-cli.ts';
+import { formatBatch } from './twin-cli.ts';
+import { DEFAULT_OUT_DIR } from './twin-output.ts';
 import { TWIN_BUCKETS } from './twin-pipeline.ts';
+import {
+  formatWarehouse,
+  runWarehouseStage,
+  type WarehouseStageSummary,
+} from './warehouse/warehouse-stage.ts';
 
 export const TWIN_ETL_USAGE = `usage: sdap etl [--out DIR] [--from HOUR [--to HOUR]] [--json]
        sdap etl --stage NAME --from HOUR ...   (a deployed stage: see sdap etl --stage dev --help)
 
 Reruns the batch stage (the ETL's SQL in DuckDB) over a twin's lake: the event hours [from, to),
-or, without --from, every hour the raw zone holds. A rerun replaces the hours' curated output.
+or, without --from, every hour the raw zone holds. A rerun replaces the hours' curated output,
+then MERGEs it into <out>/warehouse.duckdb and rewrites <out>/report.html.
 
   --out DIR     the twin's output directory (default ${DEFAULT_OUT_DIR})
   --from HOUR   first event hour, a whole UTC hour such as 2026-11-27T10:00:00Z
@@ -68,11 +75,20 @@ export async function twinEtlCommand(
     );
     return 2;
   }
+  let warehouse: WarehouseStageSummary | undefined;
   const summary = await backfillLake({
     lakeDir: lakeDirectory,
     buckets: { raw: TWIN_BUCKETS.raw, quarantine: TWIN_BUCKETS.quarantine, curated: TWIN_BUCKETS.curated },
     ...(range && { from: range.from, to: range.to }),
+    // As the deployed workflow loads the warehouse after the ETL, a rerun updates it too.
+    afterBatch: async (s3) => {
+      warehouse = await runWarehouseStage({ s3, curatedBucket: TWIN_BUCKETS.curated, outDir });
+    },
   });
-  log(values.json ? JSON.stringify(summary, null, 2) : formatBatch(summary).join('\n'));
+  log(
+    values.json
+      ? JSON.stringify({ ...summary, warehouse }, null, 2)
+      : [...formatBatch(summary), ...(warehouse ? formatWarehouse(warehouse) : [])].join('\n'),
+  );
   return 0;
 }

@@ -29,6 +29,7 @@ import {
   startTwinPipeline,
   TWIN_BUCKETS,
 } from './twin-pipeline.ts';
+import { runWarehouseStage, type WarehouseStageSummary } from './warehouse/warehouse-stage.ts';
 import { startWeatherServer } from './weather-server.ts';
 
 export { TWIN_BUCKETS, TWIN_RULE_NAME } from './twin-pipeline.ts';
@@ -72,6 +73,11 @@ export interface TwinOptions {
    * @default true
    */
   readonly batch?: boolean;
+  /**
+   * After the batch stage, load `<out>/warehouse.duckdb` from the curated lake and write
+   * `<out>/report.html`. @default true (only when the batch stage runs)
+   */
+  readonly warehouse?: boolean;
   /** Progress lines of the batch stage. */
   readonly onBatchLog?: (line: string) => void;
 }
@@ -125,6 +131,8 @@ export interface TwinSummary extends PipelineCounters {
   readonly weather?: Pick<WeatherRunSummary, 'from' | 'to' | 'sites' | 'hoursFetched' | 'hoursMissing'>;
   /** The batch stage over the lake the streaming phase filled (absent with `batch: false`). */
   readonly batch?: BatchSummary;
+  /** The warehouse and its report, built from the curated lake after the batch stage. */
+  readonly warehouse?: WarehouseStageSummary;
 }
 
 export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
@@ -263,6 +271,14 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
         ...(options.onBatchLog && { log: options.onBatchLog }),
       });
       complete = { ...summary, ...(weather && { weather }), batch };
+      if (options.warehouse ?? true) {
+        const warehouse = await runWarehouseStage({
+          s3: pipeline.directS3,
+          curatedBucket: TWIN_BUCKETS.curated,
+          outDir,
+        });
+        complete = { ...complete, warehouse };
+      }
     }
   } finally {
     await writeFile(join(outDir, 'summary.json'), `${JSON.stringify(complete, null, 2)}\n`);

@@ -3,6 +3,7 @@
  * (`<out>/lake`) through the S3 stand-in again, and run the batch stage over the requested hours,
  * exactly as the twin's own batch stage would.
  */
+import type { S3Client } from '@aws-sdk/client-s3';
 import { createValidatorClients } from '../../lambdas/shared/aws-clients.ts';
 import { startS3StandIn } from '../s3-stand-in.ts';
 import {
@@ -21,6 +22,8 @@ export interface LakeBackfillOptions
   /** Event hours `[from, to)` to rebuild, whole UTC hours. @default every hour the raw zone holds */
   readonly from?: Date | string;
   readonly to?: Date | string;
+  /** Runs on the served lake after the batch stage, before it stops (the twin's warehouse load). */
+  readonly afterBatch?: (s3: S3Client) => Promise<void>;
 }
 
 /**
@@ -31,17 +34,19 @@ export interface LakeBackfillOptions
  * await backfillLake({ lakeDir: 'out/twin/lake', buckets: TWIN_BUCKETS, from: '2026-11-27T13:00:00Z', to: '2026-11-27T16:00:00Z' });
  */
 export async function backfillLake(options: LakeBackfillOptions): Promise<BatchSummary> {
-  const { lakeDir, buckets, from, to, ...rest } = options;
+  const { lakeDir, buckets, from, to, afterBatch, ...rest } = options;
   const s3Stand = await startS3StandIn({ buckets: Object.values(buckets), directory: lakeDir });
   try {
     const s3 = createValidatorClients(s3Stand.clientOverrides).s3;
-    return await runBatchStage({
+    const summary = await runBatchStage({
       ...rest,
       s3,
       buckets,
       ...(from !== undefined && { from }),
       ...(to !== undefined && { to }),
     });
+    await afterBatch?.(s3);
+    return summary;
   } finally {
     await s3Stand.close();
   }

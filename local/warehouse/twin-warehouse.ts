@@ -17,9 +17,6 @@ import { migrationPlan } from '../../warehouse/migrations.ts';
 import { WAREHOUSE_TABLES } from '../../warehouse/tables.ts';
 import { downloadObject, listKeys, mapLimit, S3_CONCURRENCY } from '../etl/lake-io.ts';
 
-/** The warehouse file's name in the twin's output folder. */
-export const WAREHOUSE_FILE = 'warehouse.duckdb';
-
 /** What a warehouse build did. */
 export interface WarehouseSummary {
   /** The DuckDB file. */

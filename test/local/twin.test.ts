@@ -116,6 +116,28 @@ describe('local twin, fleet run', () => {
     expect(archived).toEqual(raised);
     expect(summary.batch?.tables.anomaly_alerts?.rows).toBe(raised.size);
   });
+
+  it('ends with the warehouse loaded from the curated lake and its report written', async () => {
+    const warehouse = summary.warehouse;
+    expect(warehouse?.path).toBe(join(outDir, 'warehouse.duckdb'));
+    // Every registered device is a dimension row, every alert raised is an anomaly.
+    expect(warehouse?.rows.dim_device).toBe(summary.run.devices);
+    expect(warehouse?.rows.fact_anomaly).toBe(summary.alerts.total);
+    expect(warehouse?.rows.fact_telemetry_hourly).toBe(summary.batch?.tables.device_hourly?.rows);
+    const { openWarehouse } = await import('../../local/warehouse/twin-warehouse.ts');
+    const opened = await openWarehouse(warehouse?.path as string);
+    try {
+      const [fleet] = await opened.executor.query(
+        'SELECT COUNT(*) AS devices FROM analytics.v_fleet_health_now',
+      );
+      expect(Number(fleet?.devices)).toBe(summary.run.devices);
+    } finally {
+      opened.close();
+    }
+    const html = await readFile(join(outDir, 'report.html'), 'utf8');
+    expect(html).toContain('data-chart=');
+    expect(warehouse?.report.charts.length).toBeGreaterThan(0);
+  });
 });
 
 describe('local twin, --payloads', () => {
