@@ -33,6 +33,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as z from 'zod';
+import { showValue, valueAt } from '../lambdas/shared/received-value.ts';
 import {
   FeatureCountError,
   parseXgboostModel,
@@ -190,7 +191,7 @@ export async function startSageMakerRuntime(options: SageMakerRuntimeOptions): P
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const path = issue.path.map(String).join('.') || '(root)';
-      return `SageMaker runtime options: ${path}: received ${show(valueAt(options, issue.path))}, expected ${issue.message}`;
+      return `SageMaker runtime options: ${path}: received ${showValue(valueAt(options, issue.path))}, expected ${issue.message}`;
     });
     throw new Error(lines.join('\n'));
   }
@@ -511,18 +512,4 @@ function send(
     'x-amzn-RequestId': randomUUID(),
   });
   response.end(JSON.stringify(body));
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const segment of path) {
-    if (typeof value !== 'object' || value === null) return undefined;
-    value = (value as Record<PropertyKey, unknown>)[segment];
-  }
-  return value;
-}
-
-function show(value: unknown): string {
-  const text = value === undefined ? 'nothing' : (JSON.stringify(value) ?? String(value));
-  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }

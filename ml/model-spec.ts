@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as z from 'zod';
+import { showValue, valueAt } from '../lambdas/shared/received-value.ts';
 
 export const MODEL_SPEC_PATH = join(dirname(fileURLToPath(import.meta.url)), 'models.json');
 
@@ -175,7 +176,7 @@ export function parseModelSpec(json: unknown, source = MODEL_SPEC_PATH): ModelSp
       if (issue.code === 'unrecognized_keys') {
         return `${source}: ${path}: received unknown key(s) ${issue.keys.join(', ')}, expected only the documented keys`;
       }
-      return `${source}: ${path}: received ${show(valueAt(json, issue.path))}, expected ${issue.message}`;
+      return `${source}: ${path}: received ${showValue(valueAt(json, issue.path))}, expected ${issue.message}`;
     });
     throw new Error(lines.join('\n'));
   }
@@ -210,18 +211,4 @@ export function sagemakerHyperParameters(model: ModelDefinition): Record<string,
     if (value !== undefined) rendered[name] = String(value);
   }
   return rendered;
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const segment of path) {
-    if (typeof value !== 'object' || value === null) return undefined;
-    value = (value as Record<PropertyKey, unknown>)[segment];
-  }
-  return value;
-}
-
-function show(value: unknown): string {
-  const text = value === undefined ? 'nothing' : (JSON.stringify(value) ?? String(value));
-  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }

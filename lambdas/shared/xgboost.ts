@@ -17,6 +17,7 @@
  * categorical splits, multi-class, UBJSON) is refused when the model is parsed, with the reason.
  */
 import * as z from 'zod';
+import { showValue, valueAt } from './received-value.ts';
 
 export const XGBOOST_OBJECTIVES = ['binary:logistic', 'reg:squarederror', 'reg:tweedie'] as const;
 export type XgboostObjective = (typeof XGBOOST_OBJECTIVES)[number];
@@ -130,14 +131,14 @@ export function parseXgboostModel(input: string | unknown, source = 'XGBoost mod
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
       const path = issue.path.map(String).join('.') || '(root)';
-      return `${source}: ${path}: received ${show(valueAt(json, issue.path))}, expected ${issue.message}`;
+      return `${source}: ${path}: received ${showValue(valueAt(json, issue.path))}, expected ${issue.message}`;
     });
     throw new XgboostModelError(lines.join('\n'));
   }
   const { learner } = result.data;
   const fail = (path: string, received: unknown, expected: string): never => {
     throw new XgboostModelError(
-      `${source}: learner.${path}: received ${show(received)}, expected ${expected}`,
+      `${source}: learner.${path}: received ${showValue(received)}, expected ${expected}`,
     );
   };
 
@@ -325,18 +326,4 @@ function toTree(
     stack.push(right, left);
   }
   return tree;
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const segment of path) {
-    if (typeof value !== 'object' || value === null) return undefined;
-    value = (value as Record<PropertyKey, unknown>)[segment];
-  }
-  return value;
-}
-
-function show(value: unknown): string {
-  const text = value === undefined ? 'nothing' : (JSON.stringify(value) ?? String(value));
-  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }

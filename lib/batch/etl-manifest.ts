@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as z from 'zod';
+import { showValue, valueAt } from '../../lambdas/shared/received-value.ts';
 import type { LakeZone } from '../lake/telemetry-lake.ts';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -78,7 +79,7 @@ export function parseEtlManifest(text: string, source = ETL_MANIFEST_PATH): EtlM
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
       const path = issue.path.map(String).join('.');
-      return `${source}: ${path || '(root)'}: received ${show(valueAt(json, issue.path))}, expected ${issue.message}`;
+      return `${source}: ${path || '(root)'}: received ${showValue(valueAt(json, issue.path))}, expected ${issue.message}`;
     });
     throw new Error(lines.join('\n'));
   }
@@ -121,18 +122,4 @@ export function etlSourceKeys(manifest: EtlManifest): Record<LakeZone, string[]>
     quarantine: [...keys.quarantine].sort(),
     curated: [...keys.curated].sort(),
   };
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const segment of path) {
-    if (typeof value !== 'object' || value === null) return undefined;
-    value = (value as Record<PropertyKey, unknown>)[segment];
-  }
-  return value;
-}
-
-function show(value: unknown): string {
-  const text = value === undefined ? 'nothing' : (JSON.stringify(value) ?? String(value));
-  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }

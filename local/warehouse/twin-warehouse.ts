@@ -37,6 +37,25 @@ export interface OpenWarehouse {
   close(): void;
 }
 
+/** The warehouse's `SqlExecutor` over a DuckDB connection: a transaction is BEGIN … COMMIT, or ROLLBACK. */
+export function duckdbExecutor(connection: DuckDBConnection): SqlExecutor {
+  return {
+    async query(sql) {
+      return (await connection.runAndReadAll(sql)).getRowObjectsJson() as Array<Record<string, unknown>>;
+    },
+    async transaction(statements) {
+      await connection.run('BEGIN TRANSACTION');
+      try {
+        for (const statement of statements) await connection.run(statement);
+        await connection.run('COMMIT');
+      } catch (error) {
+        await connection.run('ROLLBACK');
+        throw error;
+      }
+    },
+  };
+}
+
 /** Opens (creating it when missing) a DuckDB warehouse file for writing. */
 export async function openWarehouse(path: string): Promise<OpenWarehouse> {
   await mkdir(dirname(path), { recursive: true });
@@ -44,21 +63,7 @@ export async function openWarehouse(path: string): Promise<OpenWarehouse> {
   const connection = await instance.connect();
   return {
     connection,
-    executor: {
-      async query(sql) {
-        return (await connection.runAndReadAll(sql)).getRowObjectsJson() as Array<Record<string, unknown>>;
-      },
-      async transaction(statements) {
-        await connection.run('BEGIN TRANSACTION');
-        try {
-          for (const statement of statements) await connection.run(statement);
-          await connection.run('COMMIT');
-        } catch (error) {
-          await connection.run('ROLLBACK');
-          throw error;
-        }
-      },
-    },
+    executor: duckdbExecutor(connection),
     close() {
       connection.closeSync();
       instance.closeSync();

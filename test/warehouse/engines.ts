@@ -6,6 +6,7 @@
 
 import { DuckDBInstance } from '@duckdb/node-api';
 import { PGlite } from '@electric-sql/pglite';
+import { duckdbExecutor } from '../../local/warehouse/twin-warehouse.ts';
 import type { Dialect } from '../../warehouse/ddl.ts';
 import type { CuratedPartition, StageFiller } from '../../warehouse/loader.ts';
 import type { SqlExecutor } from '../../warehouse/migration-runner.ts';
@@ -26,21 +27,7 @@ export async function openDuckDb(path = ':memory:'): Promise<Engine> {
   const connection = await instance.connect();
   return {
     dialect: 'duckdb',
-    executor: {
-      async query(sql) {
-        return (await connection.runAndReadAll(sql)).getRowObjectsJson() as Array<Record<string, unknown>>;
-      },
-      async transaction(statements) {
-        await connection.run('BEGIN TRANSACTION');
-        try {
-          for (const statement of statements) await connection.run(statement);
-          await connection.run('COMMIT');
-        } catch (error) {
-          await connection.run('ROLLBACK');
-          throw error;
-        }
-      },
-    },
+    executor: duckdbExecutor(connection),
     async columns(sql) {
       return (await connection.runAndReadAll(sql)).columnNames();
     },

@@ -4,7 +4,8 @@
  * four hours; one site's name and one anomaly's message carry markup, to prove it is escaped.
  */
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { applyMigrations, type SqlExecutor } from '../../../warehouse/migration-runner.ts';
+import { duckdbExecutor } from '../../../local/warehouse/twin-warehouse.ts';
+import { applyMigrations } from '../../../warehouse/migration-runner.ts';
 import { migrationPlan } from '../../../warehouse/migrations.ts';
 import { WAREHOUSE_TABLES } from '../../../warehouse/tables.ts';
 
@@ -99,25 +100,6 @@ export async function insertRows(
   );
 }
 
-/** The warehouse's own executor contract over a DuckDB connection. */
-function executorOf(connection: DuckDBConnection): SqlExecutor {
-  return {
-    async query(sql) {
-      return (await connection.runAndReadAll(sql)).getRowObjectsJson() as Array<Record<string, unknown>>;
-    },
-    async transaction(statements) {
-      await connection.run('BEGIN TRANSACTION');
-      try {
-        for (const statement of statements) await connection.run(statement);
-        await connection.run('COMMIT');
-      } catch (error) {
-        await connection.run('ROLLBACK');
-        throw error;
-      }
-    },
-  };
-}
-
 export interface FixtureWarehouse {
   readonly connection: DuckDBConnection;
   close(): void;
@@ -127,7 +109,7 @@ export interface FixtureWarehouse {
 export async function emptyWarehouse(path: string): Promise<FixtureWarehouse> {
   const instance = await DuckDBInstance.create(path);
   const connection = await instance.connect();
-  await applyMigrations(executorOf(connection), migrationPlan('duckdb'));
+  await applyMigrations(duckdbExecutor(connection), migrationPlan('duckdb'));
   return {
     connection,
     close: () => {
