@@ -279,14 +279,67 @@ export interface WeatherSettings {
 }
 
 /**
- * Switches for the costly parts that later work adds (Redshift Serverless, SageMaker endpoints,
- * QuickSight). Not used yet: they exist so stage files can already say what they want. The ETL's
- * switch is `etl.enabled`.
+ * The analysts' warehouse: Redshift Serverless in its own VPC, its schema deployed with the stack,
+ * and (with the ETL) a load of each window's curated partitions after the Glue run.
+ */
+export interface WarehouseSettings {
+  /**
+   * Deploys the warehouse. Redshift Serverless bills RPU-hours whenever it runs queries (AWS-FACTS:
+   * about $180 a month for a couple of hours a day at 8 RPU), so dev leaves it off.
+   * @default {@link DEV_WAREHOUSE_ENABLED} = false in dev; {@link PROD_WAREHOUSE_ENABLED} = true in prod
+   */
+  readonly enabled: boolean;
+  /**
+   * Redshift Processing Units the workgroup starts queries with: 4, or a multiple of 8 from 8 to
+   * 1024. The hourly loads and a handful of analysts need the smallest general size.
+   * @default {@link DEFAULT_WAREHOUSE_BASE_CAPACITY_RPU} = 8
+   */
+  readonly baseCapacityRpu: number;
+  /**
+   * The database the namespace creates and the tables, views, loads and QuickSight use: a lowercase
+   * letter, then lowercase letters, digits or underscores, at most 64.
+   * @default {@link DEFAULT_WAREHOUSE_DATABASE_NAME} = "sdap"
+   */
+  readonly databaseName: string;
+}
+
+/**
+ * QuickSight datasets over the warehouse's analyst views, defined in the stack. Needs the warehouse,
+ * a QuickSight Enterprise subscription in the account, and QuickSight allowed to read the
+ * warehouse's admin secret (see the README).
+ */
+export interface QuickSightSettings {
+  /**
+   * Deploys the VPC connection, the data source and one dataset per analyst view.
+   * @default {@link DEFAULT_QUICKSIGHT_ENABLED} = false
+   */
+  readonly enabled: boolean;
+  /**
+   * The QuickSight group the datasets are shared with, as an ARN; or `null` to build it from
+   * `groupName` and `namespace` in the stack's region (give the ARN when QuickSight's identity
+   * region differs).
+   * @default {@link DEFAULT_QUICKSIGHT_GROUP_ARN} = null
+   */
+  readonly groupArn: string | null;
+  /**
+   * The group's name, used when `groupArn` is null.
+   * @default {@link DEFAULT_QUICKSIGHT_GROUP_NAME} = null
+   */
+  readonly groupName: string | null;
+  /**
+   * The QuickSight namespace of `groupName`.
+   * @default {@link DEFAULT_QUICKSIGHT_NAMESPACE} = "default"
+   */
+  readonly namespace: string;
+}
+
+/**
+ * Switches for the costly parts that later work adds (SageMaker endpoints). Not used yet: it exists
+ * so stage files can already say what they want. The ETL's, the warehouse's and QuickSight's
+ * switches are `etl.enabled`, `warehouse.enabled` and `quicksight.enabled`.
  */
 export interface FeatureToggles {
-  readonly warehouse: boolean;
   readonly endpoints: boolean;
-  readonly quicksight: boolean;
 }
 
 /** Everything a stage can set. */
@@ -307,9 +360,11 @@ export interface StageSettings {
   readonly iotLogging: IotLoggingSettings;
   readonly etl: EtlSettings;
   readonly weather: WeatherSettings;
+  readonly warehouse: WarehouseSettings;
+  readonly quicksight: QuickSightSettings;
   /** Who the alarms e-mail; may be empty. @default {@link DEFAULT_ON_CALL_EMAILS} = [] */
   readonly onCallEmails: readonly string[];
-  /** @default {@link DEFAULT_FEATURES} = {"warehouse":false,"endpoints":false,"quicksight":false} */
+  /** @default {@link DEFAULT_FEATURES} = {"endpoints":false} */
   readonly features: FeatureToggles;
 }
 
@@ -417,10 +472,29 @@ export const DEFAULT_ETL_BACKFILL_EXECUTION_CLASS: EtlExecutionClass = 'FLEX';
 
 export const DEFAULT_IOT_LOGGING: IotLoggingSettings = { enabled: true, level: 'WARN' };
 export const DEFAULT_ON_CALL_EMAILS: readonly string[] = [];
-export const DEFAULT_FEATURES: FeatureToggles = {
-  warehouse: false,
-  endpoints: false,
-  quicksight: false,
+export const DEFAULT_FEATURES: FeatureToggles = { endpoints: false };
+
+export const DEV_WAREHOUSE_ENABLED = false;
+export const PROD_WAREHOUSE_ENABLED = true;
+/** The smallest general base capacity (4 RPU caps storage and concurrency). */
+export const DEFAULT_WAREHOUSE_BASE_CAPACITY_RPU = 8;
+export const DEFAULT_WAREHOUSE_DATABASE_NAME = 'sdap';
+const warehouseDefaults = (enabled: boolean): WarehouseSettings => ({
+  enabled,
+  baseCapacityRpu: DEFAULT_WAREHOUSE_BASE_CAPACITY_RPU,
+  databaseName: DEFAULT_WAREHOUSE_DATABASE_NAME,
+});
+
+/** Off everywhere: QuickSight needs an Enterprise subscription and a group, which only the account owner can name. */
+export const DEFAULT_QUICKSIGHT_ENABLED = false;
+export const DEFAULT_QUICKSIGHT_GROUP_ARN = null;
+export const DEFAULT_QUICKSIGHT_GROUP_NAME = null;
+export const DEFAULT_QUICKSIGHT_NAMESPACE = 'default';
+const DEFAULT_QUICKSIGHT: QuickSightSettings = {
+  enabled: DEFAULT_QUICKSIGHT_ENABLED,
+  groupArn: DEFAULT_QUICKSIGHT_GROUP_ARN,
+  groupName: DEFAULT_QUICKSIGHT_GROUP_NAME,
+  namespace: DEFAULT_QUICKSIGHT_NAMESPACE,
 };
 
 /** The built-in settings of each stage, before context overrides. */
@@ -458,6 +532,8 @@ export const STAGE_DEFAULTS: Readonly<Record<StageName, StageSettings>> = {
       logRetentionDays: DEV_LOG_RETENTION_DAYS,
     },
     weather: DEFAULT_WEATHER,
+    warehouse: warehouseDefaults(DEV_WAREHOUSE_ENABLED),
+    quicksight: DEFAULT_QUICKSIGHT,
     onCallEmails: DEFAULT_ON_CALL_EMAILS,
     features: DEFAULT_FEATURES,
   },
@@ -494,6 +570,8 @@ export const STAGE_DEFAULTS: Readonly<Record<StageName, StageSettings>> = {
       logRetentionDays: PROD_LOG_RETENTION_DAYS,
     },
     weather: DEFAULT_WEATHER,
+    warehouse: warehouseDefaults(PROD_WAREHOUSE_ENABLED),
+    quicksight: DEFAULT_QUICKSIGHT,
     onCallEmails: DEFAULT_ON_CALL_EMAILS,
     features: DEFAULT_FEATURES,
   },
@@ -641,6 +719,55 @@ const weatherSchema = z.strictObject({
   lookbackHours: integer(1, 744, 'a whole number of hours'),
 });
 
+const baseCapacityExpected = '4, or a multiple of 8 from 8 to 1024 (RPUs)';
+const warehouseSchema = z.strictObject({
+  enabled: flag,
+  baseCapacityRpu: z
+    .number({ error: baseCapacityExpected })
+    .refine((rpu) => rpu === 4 || (Number.isInteger(rpu) && rpu >= 8 && rpu <= 1024 && rpu % 8 === 0), {
+      error: baseCapacityExpected,
+    }),
+  databaseName: z
+    .string({ error: 'a lowercase letter, then lowercase letters, digits or underscores (at most 64)' })
+    .regex(/^[a-z][a-z0-9_]{0,63}$/, {
+      error: 'a lowercase letter, then lowercase letters, digits or underscores (at most 64)',
+    }),
+});
+
+const groupArnExpected =
+  'a QuickSight group ARN (arn:aws:quicksight:<region>:<account>:group/<namespace>/<name>), or null';
+const quickSightSchema = z
+  .strictObject({
+    enabled: flag,
+    groupArn: z
+      .string({ error: groupArnExpected })
+      .regex(/^arn:aws[a-z-]*:quicksight:[a-z0-9-]+:\d{12}:group\/[A-Za-z0-9._-]+\/[^/]+$/, {
+        error: groupArnExpected,
+      })
+      .nullable(),
+    groupName: z
+      .string({ error: 'a QuickSight group name (at most 256 characters, no slash), or null' })
+      .regex(/^[^/]{1,256}$/, {
+        error: 'a QuickSight group name (at most 256 characters, no slash), or null',
+      })
+      .nullable(),
+    namespace: z
+      .string({ error: 'a QuickSight namespace name: letters, digits, dot, dash or underscore (at most 64)' })
+      .regex(/^[A-Za-z0-9._-]{1,64}$/, {
+        error: 'a QuickSight namespace name: letters, digits, dot, dash or underscore (at most 64)',
+      }),
+  })
+  .superRefine((quicksight, ctx) => {
+    if (quicksight.enabled && quicksight.groupArn === null && quicksight.groupName === null) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['groupArn'],
+        message:
+          'a QuickSight group ARN, or quicksight.groupName, while quicksight.enabled is true (the datasets are shared with that group)',
+      });
+    }
+  });
+
 const capacityExpected = `{"mode":"on-demand"} or {"mode":"provisioned","shardCount":<integer>}`;
 const capacitySchema = z.discriminatedUnion(
   'mode',
@@ -689,10 +816,19 @@ const stageSettingsSchema = z
     }),
     etl: etlSchema,
     weather: weatherSchema,
+    warehouse: warehouseSchema,
+    quicksight: quickSightSchema,
     onCallEmails: z.array(z.email({ error: 'an e-mail address' }), { error: 'an array of e-mail addresses' }),
-    features: z.strictObject({ warehouse: flag, endpoints: flag, quicksight: flag }),
+    features: z.strictObject({ endpoints: flag }),
   })
   .superRefine((settings, ctx) => {
+    if (settings.quicksight.enabled && !settings.warehouse.enabled) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['quicksight', 'enabled'],
+        message: 'false while warehouse.enabled is false (the QuickSight datasets read the warehouse)',
+      });
+    }
     const { retentionHours } = settings.stream;
     // A retention outside its range is already reported; comparing against it would only add noise.
     if (!Number.isInteger(retentionHours) || retentionHours < 24 || retentionHours > 8760) return;

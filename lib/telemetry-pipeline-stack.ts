@@ -11,6 +11,11 @@ import { TelemetryValidator } from './ingestion/telemetry-validator.ts';
 import { TelemetryLake } from './lake/telemetry-lake.ts';
 import { EtlAlarms } from './monitoring/etl-alarms.ts';
 import { IngestAlarms } from './monitoring/ingest-alarms.ts';
+import { WarehouseAlarms } from './monitoring/warehouse-alarms.ts';
+import { AnalyticsWarehouse } from './warehouse/analytics-warehouse.ts';
+import { QuickSightDatasets } from './warehouse/quicksight-datasets.ts';
+import { WarehouseLoader } from './warehouse/warehouse-loader.ts';
+import { WarehouseSchema } from './warehouse/warehouse-schema.ts';
 
 export interface TelemetryPipelineStackProps extends StackProps {
   readonly config: StageConfig;
@@ -26,12 +31,22 @@ export interface EtlParts {
   readonly job: EtlJob;
   readonly workflow: EtlWorkflow;
   readonly alarms: EtlAlarms;
+  /** The load after each window and its alarms, present when the stage also has a warehouse. */
+  readonly warehouseLoad?: { readonly loader: WarehouseLoader; readonly alarms: WarehouseAlarms };
+}
+
+/** The analysts' warehouse of a stage, present when `warehouse.enabled`. */
+export interface WarehouseParts {
+  readonly warehouse: AnalyticsWarehouse;
+  readonly schema: WarehouseSchema;
+  /** `undefined` unless `quicksight.enabled`. */
+  readonly quicksight?: QuickSightDatasets;
 }
 
 /**
  * One stage of the pipeline. Reads like the architecture: devices -> IoT gateway -> stream ->
- * validator -> lake, then the hourly ETL -> curated lake, with alarms over all of it. Constructs
- * build; this class composes and grants.
+ * validator -> lake, then the hourly ETL -> curated lake -> warehouse (and QuickSight), with alarms
+ * over all of it. Constructs build; this class composes and grants.
  */
 export class TelemetryPipelineStack extends Stack {
   public readonly lake: TelemetryLake;
@@ -43,6 +58,8 @@ export class TelemetryPipelineStack extends Stack {
   public readonly etl?: EtlParts;
   /** `undefined` when the stage switches weather off (`weather.enabled: false`). */
   public readonly weather?: WeatherIngest;
+  /** `undefined` when the stage switches the warehouse off (`warehouse.enabled: false`). */
+  public readonly warehouse?: WarehouseParts;
 
   constructor(scope: Construct, id: string, props: TelemetryPipelineStackProps) {
     super(scope, id, props);
@@ -107,6 +124,7 @@ export class TelemetryPipelineStack extends Stack {
       removalPolicy,
     });
 
+    if (config.warehouse.enabled) this.warehouse = this.composeWarehouse(config, namePrefix, removalPolicy);
     if (config.etl.enabled) this.etl = this.composeEtl(config, namePrefix, removalPolicy);
     if (config.weather.enabled) {
       this.weather = new WeatherIngest(this, 'Weather', {
@@ -161,6 +179,26 @@ export class TelemetryPipelineStack extends Stack {
       ...(this.weather && {
         WeatherFunctionName: [this.weather.function.functionName, 'Hourly weather per site into weather/'],
       }),
+      ...(this.warehouse && {
+        WarehouseWorkgroupName: [
+          this.warehouse.warehouse.workgroupName,
+          'Redshift Serverless workgroup (Data API, query editor)',
+        ],
+        WarehouseDatabaseName: [
+          this.warehouse.warehouse.databaseName,
+          'Warehouse database; tables and views in analytics',
+        ],
+        WarehouseAdminSecretArn: [
+          this.warehouse.schema.adminSecretArn,
+          "Secret of the warehouse's admin user, managed and rotated by Redshift",
+        ],
+      }),
+      ...(this.etl?.warehouseLoad && {
+        WarehouseLoadFunctionName: [
+          this.etl.warehouseLoad.loader.function.functionName,
+          "Loads an ETL window's curated partitions into the warehouse",
+        ],
+      }),
     };
     for (const [outputId, [value, description]] of Object.entries(outputs)) {
       new CfnOutput(this, outputId, { value, description });
@@ -182,6 +220,16 @@ export class TelemetryPipelineStack extends Stack {
       logRetentionDays,
       removalPolicy,
     });
+    // The load after each window, when the stage has a warehouse.
+    const loader =
+      this.warehouse &&
+      new WarehouseLoader(this, 'WarehouseLoader', {
+        warehouse: this.warehouse.warehouse,
+        schema: this.warehouse.schema,
+        lake: this.lake,
+        logRetentionDays,
+        removalPolicy,
+      });
     const workflow = new EtlWorkflow(this, 'EtlWorkflow', {
       job,
       lake: this.lake,
@@ -193,12 +241,58 @@ export class TelemetryPipelineStack extends Stack {
       backfillExecutionClass: etl.backfillExecutionClass,
       logRetentionDays,
       removalPolicy,
+      warehouseLoader: loader,
     });
     const alarms = new EtlAlarms(this, 'EtlAlarms', {
       workflow,
       onCallTopic: this.alarms.onCallTopic,
       namePrefix,
     });
-    return { job, workflow, alarms };
+    const warehouseLoad = loader && {
+      loader,
+      alarms: new WarehouseAlarms(this, 'WarehouseAlarms', {
+        workflow,
+        onCallTopic: this.alarms.onCallTopic,
+        namePrefix,
+      }),
+    };
+    return { job, workflow, alarms, ...(warehouseLoad && { warehouseLoad }) };
+  }
+
+  /** Redshift Serverless over the curated lake, its schema, and the QuickSight datasets if asked. */
+  private composeWarehouse(
+    config: StageConfig,
+    namePrefix: string,
+    removalPolicy: RemovalPolicy,
+  ): WarehouseParts {
+    // The warehouse belongs to the batch side: its logs are kept as long as the ETL's.
+    const logRetentionDays = config.etl.logRetentionDays as logs.RetentionDays;
+    const warehouse = new AnalyticsWarehouse(this, 'Warehouse', {
+      lake: this.lake,
+      namePrefix,
+      databaseName: config.warehouse.databaseName,
+      baseCapacityRpu: config.warehouse.baseCapacityRpu,
+      flowLogRetentionDays: logRetentionDays,
+      removalPolicy,
+    });
+    const schema = new WarehouseSchema(this, 'WarehouseSchema', {
+      warehouse,
+      logRetentionDays,
+      removalPolicy,
+    });
+    const { quicksight } = config;
+    if (!quicksight.enabled) return { warehouse, schema };
+    const groupArn =
+      quicksight.groupArn ??
+      this.formatArn({
+        service: 'quicksight',
+        resource: 'group',
+        resourceName: `${quicksight.namespace}/${quicksight.groupName}`,
+      });
+    return {
+      warehouse,
+      schema,
+      quicksight: new QuickSightDatasets(this, 'QuickSight', { warehouse, schema, groupArn, namePrefix }),
+    };
   }
 }

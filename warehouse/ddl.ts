@@ -49,7 +49,7 @@ export function literal(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;
 }
 
-/** CREATE TABLE for one table; key columns are NOT NULL and form the primary key. */
+/** CREATE TABLE IF NOT EXISTS for one table; key columns are NOT NULL and form the primary key. */
 export function createTableSql(dialect: Dialect, table: WarehouseTable): string {
   const firstSort = table.sortKey[0];
   const lines = table.columns.map((column) => {
@@ -59,7 +59,7 @@ export function createTableSql(dialect: Dialect, table: WarehouseTable): string 
   });
   // Redshift does not enforce the primary key (the loads de-duplicate), but its planner uses it.
   lines.push(`  PRIMARY KEY (${table.key.join(', ')})`);
-  let sql = `CREATE TABLE ${qualified(table.name)} (\n${lines.join(',\n')}\n)`;
+  let sql = `CREATE TABLE IF NOT EXISTS ${qualified(table.name)} (\n${lines.join(',\n')}\n)`;
   if (dialect === 'redshift') {
     const distribution = table.distribution;
     sql +=

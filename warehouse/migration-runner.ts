@@ -2,20 +2,28 @@
  * Applies a migration plan through any SQL executor: the Redshift Data API on deploy (the plan
  * arrives rendered, as custom-resource properties), DuckDB in the twin, PGlite in the tests.
  *
- * - A versioned migration runs once, in one transaction with the row recording it in the version
- *   table; its checksum is recorded, and a plan whose migration of the same version has another
- *   checksum fails (an applied migration was edited: add a new one instead).
- * - The views are a repeatable step: they hold no data, so whenever their SQL changes they are
+ * - A migration is a list of steps, each one transaction of at most {@link MAX_STATEMENTS_PER_STEP}
+ *   statements: Redshift's BatchExecuteStatement, one transaction, takes at most 40, and the last
+ *   step also carries the rows recording the migration. Every statement is idempotent (`IF NOT
+ *   EXISTS`, `COMMENT ON`, drop-and-create for views), so a migration that failed part-way is
+ *   simply run again, whole, by the next deploy.
+ * - A versioned migration runs once; its checksum is recorded, and a plan whose migration of the
+ *   same version has another checksum fails (an applied migration was edited: add a new one).
+ * - The views are a repeatable migration: they hold no data, so whenever their SQL changes they are
  *   dropped and created again, after the versioned migrations.
  *
  * This module imports nothing but node:crypto, so a Lambda function can bundle it.
  */
 import { createHash } from 'node:crypto';
 
+/** Statements in one step; two more (the version rows) fit in Redshift's 40 a transaction. */
+export const MAX_STATEMENTS_PER_STEP = 38;
+
 export interface Migration {
   readonly version: number;
   readonly description: string;
-  readonly statements: readonly string[];
+  /** Each step is one transaction of at most {@link MAX_STATEMENTS_PER_STEP} statements. */
+  readonly steps: ReadonlyArray<readonly string[]>;
 }
 
 /** Everything a warehouse needs, rendered for one dialect. */
@@ -33,7 +41,10 @@ export interface MigrationPlan {
 /** sha256 of the statements, hex: what the version table records. */
 export function checksum(migration: Migration): string {
   const hash = createHash('sha256');
-  for (const statement of migration.statements) hash.update(statement).update('\n;\n');
+  for (const step of migration.steps) {
+    for (const statement of step) hash.update(statement).update('\n;\n');
+    hash.update('\n--\n');
+  }
   return hash.digest('hex');
 }
 
@@ -69,19 +80,34 @@ export async function applyMigrations(executor: SqlExecutor, plan: MigrationPlan
         );
       continue;
     }
-    await executor.transaction([...migration.statements, recordStatement(plan.versionTable, migration, sum)]);
+    await runSteps(executor, migration, [recordStatement(plan.versionTable, migration, sum)]);
     applied.push(migration.version);
   }
   const views = plan.repeatable;
   const viewsSum = checksum(views);
   const viewsRecreated = recorded.get(views.version) !== viewsSum;
   if (viewsRecreated)
-    await executor.transaction([
-      ...views.statements,
+    await runSteps(executor, views, [
       `DELETE FROM ${plan.versionTable} WHERE version = ${views.version}`,
       recordStatement(plan.versionTable, views, viewsSum),
     ]);
   return { applied, viewsRecreated };
+}
+
+/** Each step in its own transaction; `record` joins the last one, so the record means "all applied". */
+async function runSteps(
+  executor: SqlExecutor,
+  migration: Migration,
+  record: readonly string[],
+): Promise<void> {
+  const steps = migration.steps.length === 0 ? [[]] : migration.steps;
+  for (const [index, step] of steps.entries()) {
+    if (step.length > MAX_STATEMENTS_PER_STEP)
+      throw new Error(
+        `warehouse migration ${migration.version} step ${index + 1}: received ${step.length} statements, expected at most ${MAX_STATEMENTS_PER_STEP}`,
+      );
+    await executor.transaction(index === steps.length - 1 ? [...step, ...record] : step);
+  }
 }
 
 function recordStatement(versionTable: string, migration: Migration, sum: string): string {

@@ -5,7 +5,7 @@
  * migration 1's checksum).
  */
 import { commentSql, createTableSql, type Dialect, qualified } from './ddl.ts';
-import type { Migration, MigrationPlan } from './migration-runner.ts';
+import { MAX_STATEMENTS_PER_STEP, type Migration, type MigrationPlan } from './migration-runner.ts';
 import { WAREHOUSE_SCHEMA } from './spec.ts';
 import { WAREHOUSE_TABLES } from './tables.ts';
 import { viewSql, WAREHOUSE_VIEWS } from './views.ts';
@@ -16,32 +16,40 @@ export const MIGRATIONS_TABLE = qualified('schema_migrations');
 /** The repeatable step's pseudo-version in the version table. */
 export const VIEWS_VERSION = 0;
 
+/** Splits statements into steps of at most {@link MAX_STATEMENTS_PER_STEP}. */
+function stepsOf(statements: readonly string[]): string[][] {
+  const steps: string[][] = [];
+  for (let start = 0; start < statements.length; start += MAX_STATEMENTS_PER_STEP)
+    steps.push(statements.slice(start, start + MAX_STATEMENTS_PER_STEP));
+  return steps;
+}
+
 /** The versioned migrations for `dialect`, oldest first. */
 export function versionedMigrations(dialect: Dialect): Migration[] {
   return [
     {
       version: 1,
       description: 'star schema: dimensions and facts',
-      statements: WAREHOUSE_TABLES.flatMap((table) => [
-        createTableSql(dialect, table),
-        ...commentSql('TABLE', table),
-      ]),
+      // A table with its comments per step where it fits, so a table is never left undescribed.
+      steps: WAREHOUSE_TABLES.flatMap((table) =>
+        stepsOf([createTableSql(dialect, table), ...commentSql('TABLE', table)]),
+      ),
     },
   ];
 }
 
-/** The repeatable step: every view dropped and created again, with its comments. */
+/** The repeatable migration: each view dropped and created again with its comments, one step each. */
 export function viewMigration(): Migration {
   return {
     version: VIEWS_VERSION,
     description: 'analyst views',
-    statements: [
-      ...[...WAREHOUSE_VIEWS].reverse().map((view) => `DROP VIEW IF EXISTS ${qualified(view.name)}`),
-      ...WAREHOUSE_VIEWS.flatMap((view) => [
+    steps: WAREHOUSE_VIEWS.flatMap((view) =>
+      stepsOf([
+        `DROP VIEW IF EXISTS ${qualified(view.name)}`,
         `CREATE VIEW ${qualified(view.name)} AS\n${viewSql(view)}`,
         ...commentSql('VIEW', view),
       ]),
-    ],
+    ),
   };
 }
 

@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -10,6 +11,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE } from '../../lambdas/shared/pipeline-names.ts';
+import { WAREHOUSE_LOAD_ERRORS } from '../../lambdas/shared/warehouse-names.ts';
 import {
   DEFAULT_ETL_BACKFILL_EXECUTION_CLASS,
   DEFAULT_ETL_BACKFILL_MAX_CONCURRENCY,
@@ -20,6 +22,7 @@ import {
 } from '../config.ts';
 import type { TelemetryLake } from '../lake/telemetry-lake.ts';
 import { acknowledge, nagReference } from '../nag.ts';
+import type { WarehouseLoader } from '../warehouse/warehouse-loader.ts';
 import {
   ETL_JOB_ARGUMENTS,
   ETL_RUNS_PREFIX,
@@ -64,6 +67,8 @@ export const ETL_METRICS = {
   dqScore: 'EtlDataQualityScore',
   /** Milliseconds from an execution's start to its end, with dimension `trigger`. */
   runDuration: 'EtlRunDuration',
+  /** Windows of an execution whose warehouse load failed (unit Count; put only with a warehouse). */
+  warehouseLoadFailures: 'EtlWarehouseLoadFailures',
 } as const;
 /** How each execution was started, the `trigger` of its metrics and notifications. */
 export const ETL_TRIGGERS = ['schedule', 'hour', 'backfill'] as const;
@@ -92,6 +97,18 @@ export const SDK_TRANSIENT_ERRORS = [
   'SNS.KmsThrottlingException',
   'States.Timeout',
 ];
+/** Errors of the Lambda service itself (RELIABILITY.md), and its throttling: the function never ran. */
+export const LAMBDA_TRANSIENT_ERRORS = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.ClientExecutionTimeoutException',
+  'Lambda.TooManyRequestsException',
+];
+/** How long the load state waits beyond the function's own timeout, which always ends it first. */
+export const LOAD_TASK_TIMEOUT_MARGIN_SECONDS = 60;
+/** The `stage` of a window's result when its warehouse load failed. */
+export const WAREHOUSE_STAGE = 'warehouse';
 
 export interface EtlWorkflowProps {
   readonly job: EtlJob;
@@ -112,6 +129,11 @@ export interface EtlWorkflowProps {
   readonly logRetentionDays?: logs.RetentionDays;
   /** For the log group. @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Loads each window's curated partitions into the warehouse after its Glue run.
+   * @default - no load: the stage has no warehouse
+   */
+  readonly warehouseLoader?: WarehouseLoader;
 }
 export const DEFAULT_ETL_WORKFLOW_LOG_RETENTION_DAYS = logs.RetentionDays.ONE_MONTH;
 
@@ -130,9 +152,10 @@ const BACKFILL_CHUNKS = `[$map([0..$ceil(($to - $from) / ${CHUNK_MS}) - 1], func
 /**
  * The ETL's orchestration: a Standard Step Functions workflow, started hourly by EventBridge
  * Scheduler, that runs the Glue job once per window (a Map with bounded concurrency), reads each
- * run's summary, puts its data-quality score as a metric and gates on it, then notifies on-call and
- * fails when any window failed. Every task has a timeout, retries transient errors with backoff and
- * jitter, and catches everything else; the workflow logs all events and is traced.
+ * run's summary, loads the partitions the run rewrote into the warehouse (when the stage has one),
+ * puts its data-quality score as a metric and gates on it, then notifies on-call and fails when any
+ * window failed. Every task has a timeout, retries transient errors with backoff and jitter, and
+ * catches everything else; the workflow logs all events and is traced.
  *
  * Input (any one of):
  * - `{"trigger":"schedule","scheduledTime":"2026-11-27T16:15:00Z"}`: the scheduler's; one run over
@@ -238,6 +261,22 @@ export class EtlWorkflow extends Construct {
     });
   }
 
+  /**
+   * Windows whose warehouse load failed, per execution (Sum per schedule period, at most a day).
+   * Put only when the workflow loads a warehouse.
+   */
+  public metricWarehouseLoadFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName: ETL_METRICS.warehouseLoadFailures,
+      dimensionsMap: { workflow: this.stateMachineName },
+      statistic: cloudwatch.Stats.SUM,
+      period: Duration.seconds(Math.min(this.schedulePeriod.toSeconds(), 86_400)),
+      unit: cloudwatch.Unit.COUNT,
+      ...props,
+    });
+  }
+
   /** Executions that failed (a window failed or fell below the DQ threshold, or bad input). */
   public metricExecutionsFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.stateMachine.metricFailed({
@@ -317,7 +356,7 @@ export class EtlWorkflow extends Construct {
       maxConcurrency: this.backfillMaxConcurrency,
       assign: { results: '{% $states.result %}' },
     });
-    runWindows.itemProcessor(this.windowChain(job, props.lake, backfillClass));
+    runWindows.itemProcessor(this.windowChain(job, props.lake, backfillClass, props.warehouseLoader));
 
     const notify = tasks.SnsPublish.jsonata(this, 'NotifyOnCall', {
       comment: 'One message per failed execution, listing every failed window',
@@ -351,6 +390,17 @@ export class EtlWorkflow extends Construct {
           { Name: 'trigger', Value: '{% $trigger %}' },
         ],
       },
+      // 0 as well: a datum per execution tells a quiet warehouse from one that is never loaded.
+      ...(props.warehouseLoader
+        ? [
+            {
+              MetricName: ETL_METRICS.warehouseLoadFailures,
+              Unit: 'Count',
+              Value: `{% $count($results[stage = '${WAREHOUSE_STAGE}']) %}`,
+              Dimensions: [{ Name: 'workflow', Value: '{% $states.context.StateMachine.Name %}' }],
+            },
+          ]
+        : []),
     ]);
     withSdkRetry(putDuration);
     catchInto(putDuration);
@@ -365,8 +415,13 @@ export class EtlWorkflow extends Construct {
     return readInput;
   }
 
-  /** One window: run Glue, read its summary, put its DQ score, gate on it. */
-  private windowChain(job: EtlJob, lake: TelemetryLake, backfillClass: EtlExecutionClass): sfn.IChainable {
+  /** One window: run Glue, read its summary, load the warehouse, put its DQ score, gate on it. */
+  private windowChain(
+    job: EtlJob,
+    lake: TelemetryLake,
+    backfillClass: EtlExecutionClass,
+    loader: WarehouseLoader | undefined,
+  ): sfn.IChainable {
     const windowFailed = sfn.Pass.jsonata(this, 'WindowFailed', {
       outputs: {
         windowStart: '{% $windowStart %}',
@@ -380,6 +435,11 @@ export class EtlWorkflow extends Construct {
       windowStart: '{% $states.input.windowStart %}',
       windowEnd: '{% $states.input.windowEnd %}',
       summaryKey: '{% $states.input.summaryKey %}',
+      ...(loader && {
+        windowKind: '{% $states.input.windowKind %}',
+        // Where the window's warehouse load resumes; null until a first invocation returns.
+        loadResumeAfter: null,
+      }),
     };
 
     // A raw state: the typed Glue task turns a task timeout into the job run's own Glue timeout and
@@ -482,7 +542,9 @@ export class EtlWorkflow extends Construct {
     const scored = sfn.Choice.jsonata(this, 'WasScored')
       .when(sfn.Condition.jsonata("{% $type($states.input.dqScore) = 'number' %}"), putScore.next(gate))
       .otherwise(passed);
-    const afterRun = sfn.Chain.start(readSummary).next(scored);
+    const afterRun = loader
+      ? sfn.Chain.start(readSummary).next(this.loadWarehouse(loader, scored))
+      : sfn.Chain.start(readSummary).next(scored);
 
     // Scheduled runs and reruns: the standard class and the job's timeout. Backfill runs: the
     // backfill class, and a timeout for a day of data.
@@ -493,6 +555,74 @@ export class EtlWorkflow extends Construct {
     return sfn.Choice.jsonata(this, 'ChooseRun')
       .when(sfn.Condition.jsonata('{% $states.input.backfill = true %}'), backfill)
       .otherwise(standard);
+  }
+
+  /**
+   * The window's warehouse load: the function loads what it can in one invocation and says how
+   * many partitions remain; the state runs again until none do, then goes on to `next`. A load
+   * that still fails after its retries ends the window as FAILED at the `warehouse` stage, with
+   * the event that resumes it (`loadEvent`).
+   */
+  private loadWarehouse(loader: WarehouseLoader, next: sfn.IChainable): sfn.IChainable {
+    const loadEvent = {
+      windowStart: '{% $windowStart %}',
+      windowEnd: '{% $windowEnd %}',
+      windowKind: '{% $windowKind %}',
+      // For an ingest window, the partitions the run rewrote are those modified since.
+      modifiedSince: '{% $states.context.Execution.StartTime %}',
+      resumeAfter: '{% $loadResumeAfter %}',
+    };
+    const failed = sfn.Pass.jsonata(this, 'WarehouseLoadFailed', {
+      outputs: {
+        windowStart: '{% $windowStart %}',
+        windowEnd: '{% $windowEnd %}',
+        status: 'FAILED',
+        stage: WAREHOUSE_STAGE,
+        error: '{% $states.input.Error %}',
+        cause: '{% $states.input.Cause %}',
+        loadEvent,
+      },
+    });
+    const load = tasks.LambdaInvoke.jsonata(this, 'LoadWarehouse', {
+      comment: 'COPY and MERGE the partitions the run rewrote into Redshift, one transaction each',
+      lambdaFunction: loader.function,
+      payload: sfn.TaskInput.fromObject(loadEvent),
+      // Retried below, with jitter, on the same errors and on the function's transient ones.
+      retryOnServiceExceptions: false,
+      taskTimeout: sfn.Timeout.duration(
+        loader.timeout.plus(Duration.seconds(LOAD_TASK_TIMEOUT_MARGIN_SECONDS)),
+      ),
+      assign: { loadResumeAfter: '{% $states.result.Payload.resumeAfter %}' },
+      outputs: {
+        jobRunId: '{% $states.input.jobRunId %}',
+        dqScore: '{% $states.input.dqScore %}',
+        loadRemaining: '{% $states.result.Payload.remaining %}',
+      },
+    });
+    load.addRetry({
+      errors: LAMBDA_TRANSIENT_ERRORS,
+      interval: Duration.seconds(2),
+      maxAttempts: 4,
+      backoffRate: 2,
+      maxDelay: Duration.seconds(30),
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+    // A concurrent load (a backfill beside the schedule) clears in minutes, not seconds.
+    load.addRetry({
+      errors: [WAREHOUSE_LOAD_ERRORS.transient],
+      interval: Duration.seconds(30),
+      maxAttempts: 4,
+      backoffRate: 2,
+      maxDelay: Duration.minutes(5),
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+    load.addCatch(failed, { errors: [sfn.Errors.ALL], outputs: '{% $states.errorOutput %}' });
+    const more = sfn.Choice.jsonata(this, 'MoreToLoad', {
+      comment: 'Invoke the load again while partitions remain',
+    })
+      .when(sfn.Condition.jsonata('{% $states.input.loadRemaining > 0 %}'), load)
+      .otherwise(next);
+    return load.next(more);
   }
 
   private putMetric(id: string, metricData: object[], outputs?: string): tasks.CallAwsService {
@@ -539,6 +669,14 @@ export class EtlWorkflow extends Construct {
       `AwsSolutions-IAM5[Resource::${nagReference(props.lake.curatedBucket.node.defaultChild as s3.CfnBucket)}/${ETL_RUNS_PREFIX}*]`,
       'Reads run summaries only; their keys name the execution, known only at run time.',
     );
+    const loader = props.warehouseLoader;
+    if (loader) {
+      acknowledge(
+        role,
+        `AwsSolutions-IAM5[Resource::${nagReference(loader.function.node.defaultChild as lambda.CfnFunction)}:*]`,
+        "The invoke grant also covers the load function's versions and aliases: that function only.",
+      );
+    }
   }
 }
 

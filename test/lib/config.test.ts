@@ -17,9 +17,15 @@ import {
   DEFAULT_NONCURRENT_VERSION_EXPIRE_AFTER_DAYS,
   DEFAULT_ON_CALL_EMAILS,
   DEFAULT_PARALLELIZATION_FACTOR,
+  DEFAULT_QUICKSIGHT_ENABLED,
+  DEFAULT_QUICKSIGHT_GROUP_ARN,
+  DEFAULT_QUICKSIGHT_GROUP_NAME,
+  DEFAULT_QUICKSIGHT_NAMESPACE,
   DEFAULT_RESERVED_CONCURRENCY,
   DEFAULT_RETRY_ATTEMPTS,
   DEFAULT_STAGE,
+  DEFAULT_WAREHOUSE_BASE_CAPACITY_RPU,
+  DEFAULT_WAREHOUSE_DATABASE_NAME,
   DEFAULT_WEATHER_API_KEY_SECRET_NAME,
   DEFAULT_WEATHER_ENABLED,
   DEFAULT_WEATHER_LOOKBACK,
@@ -37,6 +43,7 @@ import {
   DEV_REMOVAL_POLICY,
   DEV_STREAM_CAPACITY,
   DEV_STREAM_RETENTION_HOURS,
+  DEV_WAREHOUSE_ENABLED,
   loadStageConfig,
   PROD_ACCESS_LOGS_EXPIRE_AFTER_DAYS,
   PROD_CURATED_LIFECYCLE,
@@ -49,6 +56,7 @@ import {
   PROD_REMOVAL_POLICY,
   PROD_STREAM_CAPACITY,
   PROD_STREAM_RETENTION_HOURS,
+  PROD_WAREHOUSE_ENABLED,
   STAGE_NAMES,
   StageConfigError,
   schedulePeriodHours,
@@ -112,6 +120,17 @@ describe('stage configuration', () => {
         scheduleExpression: DEFAULT_WEATHER_SCHEDULE,
         lookbackHours: DEFAULT_WEATHER_LOOKBACK,
       },
+      warehouse: {
+        enabled: DEV_WAREHOUSE_ENABLED,
+        baseCapacityRpu: DEFAULT_WAREHOUSE_BASE_CAPACITY_RPU,
+        databaseName: DEFAULT_WAREHOUSE_DATABASE_NAME,
+      },
+      quicksight: {
+        enabled: DEFAULT_QUICKSIGHT_ENABLED,
+        groupArn: DEFAULT_QUICKSIGHT_GROUP_ARN,
+        groupName: DEFAULT_QUICKSIGHT_GROUP_NAME,
+        namespace: DEFAULT_QUICKSIGHT_NAMESPACE,
+      },
       onCallEmails: DEFAULT_ON_CALL_EMAILS,
       features: DEFAULT_FEATURES,
     });
@@ -139,6 +158,50 @@ describe('stage configuration', () => {
       numberOfWorkers: PROD_ETL_NUMBER_OF_WORKERS,
       logRetentionDays: PROD_LOG_RETENTION_DAYS,
     });
+    expect(config.warehouse).toEqual({
+      enabled: PROD_WAREHOUSE_ENABLED,
+      baseCapacityRpu: DEFAULT_WAREHOUSE_BASE_CAPACITY_RPU,
+      databaseName: DEFAULT_WAREHOUSE_DATABASE_NAME,
+    });
+    expect(config.quicksight.enabled).toBe(DEFAULT_QUICKSIGHT_ENABLED);
+  });
+
+  it('keeps the warehouse off in dev and on in prod, QuickSight off in both, at 8 RPU', () => {
+    expect(buildStageConfig('dev').warehouse.enabled).toBe(false);
+    expect(buildStageConfig('prod').warehouse.enabled).toBe(true);
+    for (const stage of STAGE_NAMES) {
+      expect(buildStageConfig(stage).quicksight.enabled).toBe(false);
+      expect(buildStageConfig(stage).warehouse.baseCapacityRpu).toBe(8);
+    }
+  });
+
+  it('switches QuickSight on with a group name, or a group ARN, over the warehouse', () => {
+    // Act
+    const byName = buildStageConfig('prod', { quicksight: { enabled: true, groupName: 'analysts' } });
+    const byArn = buildStageConfig('dev', {
+      warehouse: { enabled: true },
+      quicksight: {
+        enabled: true,
+        groupArn: 'arn:aws:quicksight:us-east-1:123456789012:group/default/analysts',
+      },
+    });
+
+    // Assess
+    expect(byName.quicksight).toEqual({
+      enabled: true,
+      groupArn: null,
+      groupName: 'analysts',
+      namespace: 'default',
+    });
+    expect(byArn.quicksight.groupArn).toBe(
+      'arn:aws:quicksight:us-east-1:123456789012:group/default/analysts',
+    );
+  });
+
+  it.each([4, 8, 16, 512, 1024])('accepts a base capacity of %i RPU', (rpu) => {
+    expect(buildStageConfig('prod', { warehouse: { baseCapacityRpu: rpu } }).warehouse.baseCapacityRpu).toBe(
+      rpu,
+    );
   });
 
   it('runs the ETL hourly at minute 15 in both stages, backfilling with Flex', () => {
@@ -387,7 +450,54 @@ describe('stage configuration', () => {
 
     it('fails on the ETL switch left in features, naming the known keys', () => {
       expect(errorOf(() => buildStageConfig('dev', { features: { etl: true } }))).toBe(
-        `stage 'dev': features.etl: received true, expected no such key (known keys: warehouse, endpoints, quicksight)`,
+        `stage 'dev': features.etl: received true, expected no such key (known keys: endpoints)`,
+      );
+    });
+
+    it('fails on the warehouse and QuickSight switches left in features', () => {
+      expect(
+        errorOf(() => buildStageConfig('prod', { features: { warehouse: true, quicksight: true } })),
+      ).toBe(
+        [
+          `stage 'prod': features.warehouse: received true, expected no such key (known keys: endpoints)`,
+          `stage 'prod': features.quicksight: received true, expected no such key (known keys: endpoints)`,
+        ].join('\n'),
+      );
+    });
+
+    it('fails when QuickSight is on and the warehouse is off, naming both', () => {
+      expect(
+        errorOf(() => buildStageConfig('dev', { quicksight: { enabled: true, groupName: 'analysts' } })),
+      ).toBe(
+        `stage 'dev': quicksight.enabled: received true, expected false while warehouse.enabled is false (the QuickSight datasets read the warehouse)`,
+      );
+    });
+
+    it('fails when QuickSight is on without a group to share the datasets with', () => {
+      expect(errorOf(() => buildStageConfig('prod', { quicksight: { enabled: true } }))).toBe(
+        `stage 'prod': quicksight.groupArn: received null, expected a QuickSight group ARN, or quicksight.groupName, while quicksight.enabled is true (the datasets are shared with that group)`,
+      );
+    });
+
+    it('fails when the QuickSight group ARN is not one', () => {
+      expect(
+        errorOf(() =>
+          buildStageConfig('prod', { quicksight: { groupArn: 'arn:aws:iam::123456789012:group/analysts' } }),
+        ),
+      ).toBe(
+        `stage 'prod': quicksight.groupArn: received "arn:aws:iam::123456789012:group/analysts", expected a QuickSight group ARN (arn:aws:quicksight:<region>:<account>:group/<namespace>/<name>), or null`,
+      );
+    });
+
+    it.each([0, 6, 12, 2048, 8.5])('fails on a base capacity of %s RPU', (rpu) => {
+      expect(errorOf(() => buildStageConfig('prod', { warehouse: { baseCapacityRpu: rpu } }))).toBe(
+        `stage 'prod': warehouse.baseCapacityRpu: received ${rpu}, expected 4, or a multiple of 8 from 8 to 1024 (RPUs)`,
+      );
+    });
+
+    it('fails when the database name is not a Redshift identifier', () => {
+      expect(errorOf(() => buildStageConfig('prod', { warehouse: { databaseName: 'Sdap-Prod' } }))).toBe(
+        `stage 'prod': warehouse.databaseName: received "Sdap-Prod", expected a lowercase letter, then lowercase letters, digits or underscores (at most 64)`,
       );
     });
 

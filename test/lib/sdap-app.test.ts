@@ -121,6 +121,30 @@ describe('the CDK app', () => {
     expect(findingsIn(outdir)).toEqual([]);
   });
 
+  it('synthesizes prod with the warehouse and QuickSight on without cdk-nag findings', () => {
+    // Prepare
+    const outdir = tempOutdir();
+    const app = new App({
+      outdir,
+      builtinCloudFormationValidation: false,
+      context: {
+        ...CDK_JSON_CONTEXT,
+        ...NO_BUNDLING,
+        stage: 'prod',
+        'sdap:prod': JSON.stringify({ quicksight: { enabled: true, groupName: 'analysts' } }),
+      },
+    });
+
+    // Act
+    const { stack } = configureApp(app);
+    app.synth();
+
+    // Assess
+    expect(stack.warehouse?.quicksight).toBeDefined();
+    expect(stack.etl?.warehouseLoad).toBeDefined();
+    expect(findingsIn(outdir)).toEqual([]);
+  });
+
   it('fails synthesis on an unacknowledged finding (the check is live)', () => {
     // Prepare
     const app = new App({

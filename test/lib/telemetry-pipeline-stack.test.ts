@@ -142,6 +142,15 @@ describe('TelemetryPipelineStack', () => {
           'TelemetryStreamName',
           'TopicRuleName',
           'ValidatorFunctionName',
+          // The warehouse is on in prod only.
+          ...(stage === 'prod'
+            ? [
+                'WarehouseAdminSecretArn',
+                'WarehouseDatabaseName',
+                'WarehouseLoadFunctionName',
+                'WarehouseWorkgroupName',
+              ]
+            : []),
         ].sort(),
       );
       expect(template.toJSON().Outputs.TopicRuleName.Value).toBe(`sdap_${stage}_telemetry`);
@@ -226,6 +235,36 @@ describe('TelemetryPipelineStack', () => {
     }
     expect(Object.keys(template.toJSON().Outputs)).not.toContain('EtlStateMachineArn');
     expect(Object.keys(template.toJSON().Outputs)).toContain('CuratedBucketName');
+  });
+
+  it('adds the warehouse in prod, loaded by the ETL, and leaves it out in dev', () => {
+    // Assess
+    templates.dev.resourceCountIs('AWS::RedshiftServerless::Workgroup', 0);
+    templates.prod.resourceCountIs('AWS::RedshiftServerless::Workgroup', 1);
+    expect(JSON.stringify(definitionOf(templates.prod))).toContain('"LoadWarehouse"');
+    expect(JSON.stringify(definitionOf(templates.dev))).not.toContain('"LoadWarehouse"');
+  });
+
+  it('keeps the warehouse but loads nothing into it when the stage switches the ETL off', () => {
+    // Prepare
+    const config = buildStageConfig('prod', { etl: { enabled: false } });
+
+    // Act
+    const stack = new TelemetryPipelineStack(testApp(), 'Sdap-prod', { config });
+    const template = Template.fromStack(stack);
+
+    // Assess
+    expect(stack.warehouse).toBeDefined();
+    expect(stack.etl).toBeUndefined();
+    template.resourceCountIs('AWS::RedshiftServerless::Namespace', 1);
+    template.resourceCountIs('Custom::WarehouseSchema', 1);
+    expect(Object.keys(template.toJSON().Outputs)).toContain('WarehouseWorkgroupName');
+    expect(Object.keys(template.toJSON().Outputs)).not.toContain('WarehouseLoadFunctionName');
+    expect(
+      Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
+        (alarm) => alarm.Properties.AlarmName as string,
+      ),
+    ).not.toContain('sdap-prod-warehouse-load-failures-count');
   });
 
   it('adds the weather function, its schedule and output when the stage switches weather on', () => {

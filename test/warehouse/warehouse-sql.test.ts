@@ -250,11 +250,37 @@ describe.each([
     expect(versions.map((row) => Number(row.version))).toEqual([0, 1]);
   });
 
+  it('completes a migration that failed part-way when it runs again', async () => {
+    const scratch = await open();
+    try {
+      let calls = 0;
+      const flaky = {
+        query: scratch.executor.query,
+        async transaction(statements: readonly string[]) {
+          if (++calls === 4) throw new Error('connection lost');
+          await scratch.executor.transaction(statements);
+        },
+      };
+      await expect(applyMigrations(flaky, migrationPlan(scratch.dialect))).rejects.toThrow('connection lost');
+      await applyMigrations(scratch.executor, migrationPlan(scratch.dialect));
+      for (const table of WAREHOUSE_TABLES)
+        await expect(
+          scratch.executor.query(`SELECT COUNT(*) AS n FROM analytics.${table.name}`),
+        ).resolves.toHaveLength(1);
+      const versions = await scratch.executor.query(
+        'SELECT version FROM analytics.schema_migrations ORDER BY version',
+      );
+      expect(versions.map((row) => Number(row.version))).toEqual([0, 1]);
+    } finally {
+      await scratch.close();
+    }
+  });
+
   it('fails when an applied migration was edited, naming it and what to do', async () => {
     const plan = migrationPlan(engine.dialect);
     const edited = {
       ...plan,
-      versioned: plan.versioned.map((m) => ({ ...m, statements: [...m.statements, 'SELECT 1'] })),
+      versioned: plan.versioned.map((m) => ({ ...m, steps: [...m.steps, ['SELECT 1']] })),
     };
     await expect(applyMigrations(engine.executor, edited)).rejects.toThrow(
       /migration 1 \(star schema: dimensions and facts\) was applied with checksum [0-9a-f]{64}.*add a new migration/,

@@ -5,6 +5,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseLoadEvent } from '../../../lambdas/warehouse-load/load-event.ts';
 import { EtlJob, RUN_SUMMARY_DQ_SCORE_FIELD } from '../../../lib/batch/etl-job.ts';
 import {
   BACKFILL_RUN_TIMEOUT_MINUTES,
@@ -12,10 +13,17 @@ import {
   EtlWorkflow,
   type EtlWorkflowProps,
   GLUE_TASK_TIMEOUT_MARGIN_MINUTES,
+  LOAD_TASK_TIMEOUT_MARGIN_SECONDS,
   MAX_BACKFILL_HOURS,
 } from '../../../lib/batch/etl-workflow.ts';
 import { buildStageConfig } from '../../../lib/config.ts';
 import { TelemetryLake } from '../../../lib/lake/telemetry-lake.ts';
+import { AnalyticsWarehouse } from '../../../lib/warehouse/analytics-warehouse.ts';
+import {
+  WAREHOUSE_LOADER_TIMEOUT_SECONDS,
+  WarehouseLoader,
+} from '../../../lib/warehouse/warehouse-loader.ts';
+import { WarehouseSchema } from '../../../lib/warehouse/warehouse-schema.ts';
 import {
   definitionOf,
   grantsOf,
@@ -81,6 +89,16 @@ async function evaluate(field: unknown, bindings: Record<string, unknown>): Prom
   );
 }
 
+/** Evaluates every `{% ... %}` field of an object (nested objects too), as Step Functions does. */
+async function evaluateObject(fields: unknown, bindings: Record<string, unknown>): Promise<unknown> {
+  if (typeof fields === 'string') return fields.startsWith('{% ') ? evaluate(fields, bindings) : fields;
+  if (fields === null || typeof fields !== 'object') return fields;
+  const entries = await Promise.all(
+    Object.entries(fields).map(async ([key, value]) => [key, await evaluateObject(value, bindings)] as const),
+  );
+  return Object.fromEntries(entries);
+}
+
 /** Every state of the definition, the Map's iteration included, by name. */
 function allStates(definition: Definition): Record<string, StateJson> {
   const states: Record<string, StateJson> = {};
@@ -94,7 +112,8 @@ function allStates(definition: Definition): Record<string, StateJson> {
   return states;
 }
 
-function build(overrides: Partial<EtlWorkflowProps> = {}) {
+/** The workflow in a test stack; with `withWarehouse`, it loads a warehouse after each window. */
+function build(overrides: Partial<EtlWorkflowProps> = {}, withWarehouse = false) {
   const stack = testStack();
   const config = buildStageConfig('dev').etl;
   const lake = new TelemetryLake(stack, 'Lake', {
@@ -108,10 +127,17 @@ function build(overrides: Partial<EtlWorkflowProps> = {}) {
   });
   const onCallKey = new kms.Key(stack, 'OnCallKey', { enableKeyRotation: true });
   const onCallTopic = new sns.Topic(stack, 'OnCallTopic', { masterKey: onCallKey, enforceSSL: true });
+  let warehouseLoader: WarehouseLoader | undefined;
+  if (withWarehouse) {
+    const warehouse = new AnalyticsWarehouse(stack, 'Warehouse', { lake, namePrefix: 'sdap-test' });
+    const schema = new WarehouseSchema(stack, 'WarehouseSchema', { warehouse });
+    warehouseLoader = new WarehouseLoader(stack, 'WarehouseLoader', { warehouse, schema, lake });
+  }
   const workflow = new EtlWorkflow(stack, 'EtlWorkflow', {
     job,
     lake,
     onCallTopic,
+    warehouseLoader,
     namePrefix: 'sdap-test',
     scheduleExpression: config.scheduleExpression,
     dqScoreThreshold: config.dqScoreThreshold,
@@ -614,6 +640,224 @@ describe('EtlWorkflow', () => {
 
     it('has no unacknowledged cdk-nag findings', () => {
       expect(nagFindings(built.stack)).toEqual([]);
+    });
+  });
+
+  describe('with a warehouse', () => {
+    let loaded: ReturnType<typeof build>;
+    let loadedStates: Record<string, StateJson>;
+    const START_TIME = '2026-11-27T16:15:00.481Z';
+    const windowVariables = {
+      windowStart: '2026-11-27T15:00:00Z',
+      windowEnd: '2026-11-27T16:00:00Z',
+      windowKind: 'ingest',
+      loadResumeAfter: null,
+    };
+
+    beforeAll(() => {
+      loaded = build({}, true);
+      loadedStates = allStates(loaded.definition);
+    });
+
+    it('is still valid Amazon States Language', () => {
+      // Act
+      const { isValid, errorsText } = aslValidator(structuredClone(loaded.definition));
+
+      // Assess
+      expect(errorsText('\n')).toBe('');
+      expect(isValid).toBe(true);
+    });
+
+    it('loads each window after its run summary is read, and goes on to the DQ gate when nothing remains', async () => {
+      // Act
+      const again = await evaluate(loadedStates.MoreToLoad?.Choices?.[0]?.Condition, {
+        states: { input: { loadRemaining: 12 } },
+      });
+      const done = await evaluate(loadedStates.MoreToLoad?.Choices?.[0]?.Condition, {
+        states: { input: { loadRemaining: 0 } },
+      });
+
+      // Assess
+      expect(loadedStates.ReadRunSummary?.Next).toBe('LoadWarehouse');
+      expect(loadedStates.LoadWarehouse?.Next).toBe('MoreToLoad');
+      expect(loadedStates.MoreToLoad?.Choices?.[0]?.Next).toBe('LoadWarehouse');
+      expect(again).toBe(true);
+      expect(done).toBe(false);
+      expect(loadedStates.MoreToLoad?.Default).toBe('WasScored');
+    });
+
+    it('invokes the load function with an event it accepts: the window, its kind and the execution start', async () => {
+      // Act
+      const payload = await evaluateObject(loadedStates.LoadWarehouse?.Arguments?.Payload, {
+        ...windowVariables,
+        states: { context: { ...CONTEXT, Execution: { ...CONTEXT.Execution, StartTime: START_TIME } } },
+      });
+
+      // Assess
+      expect(loadedStates.LoadWarehouse?.Resource).toBe('arn:aws:states:::lambda:invoke');
+      expect(parseLoadEvent(payload)).toEqual({
+        windowStart: '2026-11-27T15:00:00Z',
+        windowEnd: '2026-11-27T16:00:00Z',
+        windowKind: 'ingest',
+        modifiedSince: START_TIME,
+        resumeAfter: null,
+      });
+    });
+
+    it("remembers the window's kind and a resume point that starts empty, and moves it on after each invocation", async () => {
+      // Act
+      const resumeAfter = await evaluate(loadedStates.LoadWarehouse?.Assign?.loadResumeAfter, {
+        states: { result: { Payload: { remaining: 3, resumeAfter: 'device_hourly/2026-11-27/15' } } },
+      });
+      const output = await evaluateObject(loadedStates.LoadWarehouse?.Output, {
+        states: {
+          input: { jobRunId: 'jr_1', dqScore: 0.99 },
+          result: { Payload: { remaining: 3, resumeAfter: 'device_hourly/2026-11-27/15' } },
+        },
+      });
+
+      // Assess
+      for (const name of ['RunJob', 'RunBackfill']) {
+        expect(loadedStates[name]?.Assign).toMatchObject({
+          windowKind: '{% $states.input.windowKind %}',
+          loadResumeAfter: null,
+        });
+      }
+      expect(resumeAfter).toBe('device_hourly/2026-11-27/15');
+      expect(output).toEqual({ jobRunId: 'jr_1', dqScore: 0.99, loadRemaining: 3 });
+    });
+
+    it("times out after the function's own timeout, retries Lambda's errors and transient loads with jitter, catches the rest", () => {
+      // Act
+      const load = loadedStates.LoadWarehouse;
+
+      // Assess
+      expect(load?.TimeoutSeconds).toBe(WAREHOUSE_LOADER_TIMEOUT_SECONDS + LOAD_TASK_TIMEOUT_MARGIN_SECONDS);
+      expect(load?.Retry?.[0]?.ErrorEquals).toEqual(
+        expect.arrayContaining([
+          'Lambda.ServiceException',
+          'Lambda.AWSLambdaException',
+          'Lambda.SdkClientException',
+          'Lambda.ClientExecutionTimeoutException',
+        ]),
+      );
+      expect(load?.Retry?.[1]).toMatchObject({
+        ErrorEquals: ['WarehouseLoadTransientError'],
+        JitterStrategy: 'FULL',
+      });
+      for (const retrier of load?.Retry ?? []) {
+        expect(retrier).toMatchObject({ JitterStrategy: 'FULL' });
+        expect(retrier.BackoffRate).toBeGreaterThan(1);
+        expect(retrier.MaxDelaySeconds).toBeGreaterThan(retrier.IntervalSeconds);
+        expect(retrier.ErrorEquals).not.toContain('WarehouseLoadError');
+        expect(retrier.ErrorEquals).not.toContain('States.ALL');
+      }
+      expect(load?.Catch).toEqual([
+        expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'WarehouseLoadFailed' }),
+      ]);
+    });
+
+    it('gives every task a timeout and only jittered retries of named errors', () => {
+      for (const [name, task] of Object.entries(loadedStates).filter(([, state]) => state.Type === 'Task')) {
+        expect(task.TimeoutSeconds, name).toBeGreaterThan(0);
+        expect(
+          task.Catch?.some((catcher) => catcher.ErrorEquals.includes('States.ALL')),
+          name,
+        ).toBe(true);
+        for (const retrier of task.Retry ?? []) {
+          expect(retrier.JitterStrategy, name).toBe('FULL');
+          expect(retrier.ErrorEquals, name).not.toContain('States.ALL');
+        }
+      }
+    });
+
+    it('fails the window at the warehouse stage with the event that resumes its load', async () => {
+      // Act
+      const output = await evaluateObject(loadedStates.WarehouseLoadFailed?.Output, {
+        ...windowVariables,
+        loadResumeAfter: 'device_registry/2026-11-27',
+        states: {
+          input: { Error: 'WarehouseLoadError', Cause: 'warehouse load of device_hourly/… failed' },
+          context: { ...CONTEXT, Execution: { ...CONTEXT.Execution, StartTime: START_TIME } },
+        },
+      });
+
+      // Assess
+      expect(loadedStates.WarehouseLoadFailed?.Type).toBe('Pass');
+      expect(output).toEqual({
+        windowStart: '2026-11-27T15:00:00Z',
+        windowEnd: '2026-11-27T16:00:00Z',
+        status: 'FAILED',
+        stage: 'warehouse',
+        error: 'WarehouseLoadError',
+        cause: 'warehouse load of device_hourly/… failed',
+        loadEvent: {
+          windowStart: '2026-11-27T15:00:00Z',
+          windowEnd: '2026-11-27T16:00:00Z',
+          windowKind: 'ingest',
+          modifiedSince: START_TIME,
+          resumeAfter: 'device_registry/2026-11-27',
+        },
+      });
+      expect(parseLoadEvent((output as { loadEvent: unknown }).loadEvent).resumeAfter).toBe(
+        'device_registry/2026-11-27',
+      );
+    });
+
+    it("puts each execution's count of failed loads, 0 included, beside its duration", async () => {
+      // Prepare
+      const metricData = (loadedStates.PutRunDuration?.Arguments?.MetricData ?? []) as {
+        MetricName: string;
+        Value: string;
+      }[];
+      const datum = metricData.find(
+        (candidate) => candidate.MetricName === ETL_METRICS.warehouseLoadFailures,
+      );
+      const results = [
+        { status: 'SUCCEEDED' },
+        { status: 'FAILED', stage: 'warehouse' },
+        { status: 'FAILED' },
+        { status: 'DQ_BELOW_THRESHOLD' },
+      ];
+
+      // Act & Assess
+      expect(datum).toMatchObject({
+        Unit: 'Count',
+        Dimensions: [{ Name: 'workflow', Value: '{% $states.context.StateMachine.Name %}' }],
+      });
+      expect(await evaluate(datum?.Value, { results })).toBe(1);
+      expect(await evaluate(datum?.Value, { results: [{ status: 'SUCCEEDED' }] })).toBe(0);
+      expect(
+        ((built.definition.States.PutRunDuration?.Arguments?.MetricData ?? []) as unknown[]).length,
+        'no warehouse, no datum',
+      ).toBe(1);
+      expect(Object.keys(states)).not.toContain('LoadWarehouse');
+    });
+
+    it('may invoke the load function only', () => {
+      // Act
+      const statements = statementsOfRole(loaded.template, 'EtlWorkflowStateMachineRole');
+      const fn = resourceOf(loaded.template, 'AWS::Lambda::Function', 'WarehouseLoaderFunction').id;
+
+      // Assess
+      expect(grantsOf(statements, 'lambda:InvokeFunction').sort()).toEqual([`<${fn}.Arn>`, `<${fn}.Arn>:*`]);
+    });
+
+    it('exposes the count of failed loads with the workflow dimension, summed per schedule period', () => {
+      expect(
+        Stack.of(loaded.workflow).resolve(
+          loaded.workflow.metricWarehouseLoadFailures().toMetricConfig().metricStat,
+        ),
+      ).toMatchObject({
+        namespace: 'Sdap',
+        metricName: ETL_METRICS.warehouseLoadFailures,
+        statistic: 'Sum',
+        dimensions: [{ name: 'workflow', value: 'sdap-test-etl' }],
+      });
+    });
+
+    it('has no unacknowledged cdk-nag findings', () => {
+      expect(nagFindings(loaded.stack)).toEqual([]);
     });
   });
 });

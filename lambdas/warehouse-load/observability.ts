@@ -1,0 +1,11 @@
+/** The warehouse load function's logger and metrics, built once per execution environment. */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { METRICS_NAMESPACE } from '../shared/pipeline-names.ts';
+import { WAREHOUSE_LOAD_SERVICE_NAME } from '../shared/warehouse-names.ts';
+
+export const logger = new Logger({ serviceName: WAREHOUSE_LOAD_SERVICE_NAME });
+export const metrics = new Metrics({
+  namespace: METRICS_NAMESPACE,
+  serviceName: WAREHOUSE_LOAD_SERVICE_NAME,
+});
