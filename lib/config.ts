@@ -11,6 +11,7 @@
  */
 import type { IConstruct } from 'constructs';
 import * as z from 'zod';
+import { valueAt } from '../lambdas/shared/received-value.ts';
 
 /** The stages this app knows. Stage names end up in resource names, so they stay short and lowercase. */
 export const STAGE_NAMES = ['dev', 'prod'] as const;
@@ -946,15 +947,6 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string[] {
   return [
     `${formatPath(issue.path)}: received ${show(valueAt(input, issue.path))}, expected ${issue.message}`,
   ];
-}
-
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const key of path) {
-    if (typeof value !== 'object' || value === null) return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
 }
 
 function formatPath(path: readonly PropertyKey[]): string {

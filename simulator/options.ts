@@ -10,6 +10,7 @@ import {
   SENSOR_KINDS,
   type SensorKind,
 } from '../lambdas/shared/contract.ts';
+import { valueAt } from '../lambdas/shared/received-value.ts';
 import { DEFAULT_INJECTION_RATES, INJECTION_KINDS, type InjectionRates } from './injections.ts';
 import { DEFAULT_FAULT_RATES, FAULT_KINDS, type FaultRates } from './transport-faults.ts';
 
@@ -104,15 +105,6 @@ const ALLOWED_KEYS: Readonly<Record<string, readonly string[]>> = {
   faults: FAULT_KINDS,
   basicIngest: ['ruleName'],
 };
-
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  let value = input;
-  for (const key of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
-}
 
 function show(value: unknown): string {
   if (value instanceof Date)

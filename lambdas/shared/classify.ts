@@ -17,6 +17,7 @@ import {
   type RuleEnvelope,
   SUPPORTED_SCHEMA_VERSIONS,
 } from './contract.ts';
+import { valueAt } from './received-value.ts';
 
 /** What the pipeline knows about a record besides its bytes. */
 export interface RecordContext {
@@ -344,15 +345,6 @@ function toRejection(issue: z.core.$ZodIssue, input: Record<string, unknown>, pa
     default:
       return { code: 'schema_violation', path, received, expected: issue.message };
   }
-}
-
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  let value = input;
-  for (const key of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = Object.hasOwn(value, key) ? (value as Record<PropertyKey, unknown>)[key] : undefined;
-  }
-  return value;
 }
 
 /** A short, JSON-safe rendering of a received value: quarantine reasons must stay small. */

@@ -31,6 +31,7 @@
  * answers that break this shape are not.
  */
 import * as z from 'zod';
+import { valueAt } from '../shared/received-value.ts';
 import { HOUR_MS } from '../shared/weather-record.ts';
 import {
   type HourlyWeather,
@@ -138,15 +139,6 @@ export const weatherResponseSchema = z
   });
 
 export type WeatherResponse = z.infer<typeof weatherResponseSchema>;
-
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  let value = input;
-  for (const key of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
-}
 
 function pathText(path: readonly PropertyKey[]): string {
   return path
