@@ -237,14 +237,35 @@ export interface EtlSettings {
 }
 
 /**
+ * The hourly export of the AWS IoT registry (things and thing groups) into the raw bucket's
+ * `iot-registry/`: the ETL's device and location snapshots and the weather function's sites come from it.
+ */
+export interface RegistryExportSettings {
+  /**
+   * Deploys the export function, its schedule and its alarm. Unless the stage sets it, it follows
+   * `etl.enabled`: the ETL is its main reader. `weather.enabled` needs it.
+   * @default - the value of `etl.enabled` ({@link DEFAULT_ETL_ENABLED} = true)
+   */
+  readonly enabled: boolean;
+  /**
+   * When the export runs, as an EventBridge Scheduler expression in UTC; before the weather function
+   * and the ETL, which read it.
+   * @default {@link DEFAULT_REGISTRY_EXPORT_SCHEDULE} = "cron(0 * * * ? *)"
+   */
+  readonly scheduleExpression: string;
+}
+
+/**
  * Hourly outdoor weather per site, fetched from an HTTP provider into the raw bucket's `weather/`
  * for the ETL to join to energy and features.
  */
 export interface WeatherSettings {
   /**
-   * Deploys the weather function and its schedule. Off by default: the function reads the sites and
-   * their coordinates from the IoT registry export (`iot-registry/thing-groups.ndjson` in the raw
-   * bucket), which only the twin writes so far; a deployed stage must provide that export first.
+   * Deploys the weather function and its schedule; needs `registryExport.enabled` (the function reads
+   * the sites and their coordinates from `iot-registry/thing-groups.ndjson`). Off by default: the
+   * default provider is Open-Meteo's free API, whose terms allow non-commercial use only and which
+   * takes no key; a stage switching weather on chooses a provider and plan whose terms fit its use
+   * (`providerUrl`, and `apiKeySecretName` for a key).
    * @default {@link DEFAULT_WEATHER_ENABLED} = false
    */
   readonly enabled: boolean;
@@ -360,6 +381,7 @@ export interface StageSettings {
   readonly validator: ValidatorSettings;
   readonly iotLogging: IotLoggingSettings;
   readonly etl: EtlSettings;
+  readonly registryExport: RegistryExportSettings;
   readonly weather: WeatherSettings;
   readonly warehouse: WarehouseSettings;
   readonly quicksight: QuickSightSettings;
@@ -432,6 +454,14 @@ export const DEV_LOG_RETENTION_DAYS = 14;
 export const PROD_LOG_RETENTION_DAYS = 90;
 
 export const DEFAULT_ETL_ENABLED = true;
+
+/** Minute 0: before the weather function's minute 5 and the ETL's minute 15, which read the export. */
+export const DEFAULT_REGISTRY_EXPORT_SCHEDULE = 'cron(0 * * * ? *)';
+/** The built-in value; `enabled` then follows the stage's `etl.enabled` unless the stage sets it. */
+const DEFAULT_REGISTRY_EXPORT: RegistryExportSettings = {
+  enabled: DEFAULT_ETL_ENABLED,
+  scheduleExpression: DEFAULT_REGISTRY_EXPORT_SCHEDULE,
+};
 
 export const DEFAULT_WEATHER_ENABLED = false;
 export const DEFAULT_WEATHER_PROVIDER_URL = 'https://api.open-meteo.com/v1/forecast';
@@ -532,6 +562,7 @@ export const STAGE_DEFAULTS: Readonly<Record<StageName, StageSettings>> = {
       backfillExecutionClass: DEFAULT_ETL_BACKFILL_EXECUTION_CLASS,
       logRetentionDays: DEV_LOG_RETENTION_DAYS,
     },
+    registryExport: DEFAULT_REGISTRY_EXPORT,
     weather: DEFAULT_WEATHER,
     warehouse: warehouseDefaults(DEV_WAREHOUSE_ENABLED),
     quicksight: DEFAULT_QUICKSIGHT,
@@ -570,6 +601,7 @@ export const STAGE_DEFAULTS: Readonly<Record<StageName, StageSettings>> = {
       backfillExecutionClass: DEFAULT_ETL_BACKFILL_EXECUTION_CLASS,
       logRetentionDays: PROD_LOG_RETENTION_DAYS,
     },
+    registryExport: DEFAULT_REGISTRY_EXPORT,
     weather: DEFAULT_WEATHER,
     warehouse: warehouseDefaults(PROD_WAREHOUSE_ENABLED),
     quicksight: DEFAULT_QUICKSIGHT,
@@ -698,6 +730,14 @@ const etlSchema = z
     }
   });
 
+const schedulerExpressionExpected = 'an EventBridge Scheduler expression: rate(...) or cron(...)';
+const registryExportSchema = z.strictObject({
+  enabled: flag,
+  scheduleExpression: z
+    .string({ error: schedulerExpressionExpected })
+    .regex(/^(rate|cron)\(.+\)$/, { error: schedulerExpressionExpected }),
+});
+
 const weatherSchema = z.strictObject({
   enabled: flag,
   providerUrl: z
@@ -816,6 +856,7 @@ const stageSettingsSchema = z
       level: z.enum(IOT_LOG_LEVELS, { error: `one of ${IOT_LOG_LEVELS.join(', ')}` }),
     }),
     etl: etlSchema,
+    registryExport: registryExportSchema,
     weather: weatherSchema,
     warehouse: warehouseSchema,
     quicksight: quickSightSchema,
@@ -823,6 +864,14 @@ const stageSettingsSchema = z
     features: z.strictObject({ endpoints: flag }),
   })
   .superRefine((settings, ctx) => {
+    if (settings.weather.enabled && !settings.registryExport.enabled) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['weather', 'enabled'],
+        message:
+          'false while registryExport.enabled is false (the weather function reads its sites from the registry export; registryExport.enabled follows etl.enabled unless set)',
+      });
+    }
     if (settings.quicksight.enabled && !settings.warehouse.enabled) {
       ctx.addIssue({
         code: 'custom',
@@ -874,7 +923,7 @@ export function buildStageConfig(stage: unknown = DEFAULT_STAGE, override?: unkn
     );
   }
   const overrideObject = parseOverride(stage, override);
-  const merged = mergeOverride(STAGE_DEFAULTS[stage], overrideObject);
+  const merged = followEtl(mergeOverride(STAGE_DEFAULTS[stage], overrideObject), overrideObject);
   const result = stageSettingsSchema.safeParse(merged);
   if (!result.success) {
     const lines = result.error.issues.flatMap((issue) => describeIssue(issue, merged));
@@ -928,6 +977,21 @@ function mergeOverride(base: unknown, override: unknown): unknown {
         : base[key],
     ]),
   );
+}
+
+/**
+ * `registryExport.enabled` takes the stage's `etl.enabled` unless the override sets it (an invalid
+ * `etl.enabled` is reported on its own key, not copied).
+ */
+function followEtl(merged: unknown, override: Record<string, unknown>): unknown {
+  const registryOverride = Object.hasOwn(override, 'registryExport') ? override.registryExport : undefined;
+  if (isPlainObject(registryOverride) && Object.hasOwn(registryOverride, 'enabled')) return merged;
+  if (!isPlainObject(merged) || !isPlainObject(merged.etl) || !isPlainObject(merged.registryExport)) {
+    return merged;
+  }
+  const etlEnabled = merged.etl.enabled;
+  if (typeof etlEnabled !== 'boolean') return merged;
+  return { ...merged, registryExport: { ...merged.registryExport, enabled: etlEnabled } };
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

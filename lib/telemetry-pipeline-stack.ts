@@ -3,6 +3,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { EtlJob } from './batch/etl-job.ts';
 import { EtlWorkflow } from './batch/etl-workflow.ts';
+import { RegistryExport } from './batch/registry-export.ts';
 import { WeatherIngest } from './batch/weather-ingest.ts';
 import type { StageConfig } from './config.ts';
 import { DeviceGateway } from './ingestion/device-gateway.ts';
@@ -11,6 +12,7 @@ import { TelemetryValidator } from './ingestion/telemetry-validator.ts';
 import { TelemetryLake } from './lake/telemetry-lake.ts';
 import { EtlAlarms } from './monitoring/etl-alarms.ts';
 import { IngestAlarms } from './monitoring/ingest-alarms.ts';
+import { RegistryExportAlarms } from './monitoring/registry-export-alarms.ts';
 import { WarehouseAlarms } from './monitoring/warehouse-alarms.ts';
 import { AnalyticsWarehouse } from './warehouse/analytics-warehouse.ts';
 import { QuickSightDatasets } from './warehouse/quicksight-datasets.ts';
@@ -35,6 +37,12 @@ export interface EtlParts {
   readonly warehouseLoad?: { readonly loader: WarehouseLoader; readonly alarms: WarehouseAlarms };
 }
 
+/** The IoT registry export of a stage and its alarm, present when `registryExport.enabled`. */
+export interface RegistryExportParts {
+  readonly registryExport: RegistryExport;
+  readonly alarms: RegistryExportAlarms;
+}
+
 /** The analysts' warehouse of a stage, present when `warehouse.enabled`. */
 export interface WarehouseParts {
   readonly warehouse: AnalyticsWarehouse;
@@ -45,8 +53,8 @@ export interface WarehouseParts {
 
 /**
  * One stage of the pipeline. Reads like the architecture: devices -> IoT gateway -> stream ->
- * validator -> lake, then the hourly ETL -> curated lake -> warehouse (and QuickSight), with alarms
- * over all of it. Constructs build; this class composes and grants.
+ * validator -> lake, the hourly registry export -> lake, then the hourly ETL -> curated lake ->
+ * warehouse (and QuickSight), with alarms over all of it. Constructs build; this class composes and grants.
  */
 export class TelemetryPipelineStack extends Stack {
   public readonly lake: TelemetryLake;
@@ -56,6 +64,8 @@ export class TelemetryPipelineStack extends Stack {
   public readonly alarms: IngestAlarms;
   /** `undefined` when the stage switches the ETL off (`etl.enabled: false`). */
   public readonly etl?: EtlParts;
+  /** `undefined` when the stage switches the export off (`registryExport.enabled: false`). */
+  public readonly registryExport?: RegistryExportParts;
   /** `undefined` when the stage switches weather off (`weather.enabled: false`). */
   public readonly weather?: WeatherIngest;
   /** `undefined` when the stage switches the warehouse off (`warehouse.enabled: false`). */
@@ -125,6 +135,9 @@ export class TelemetryPipelineStack extends Stack {
     });
 
     if (config.warehouse.enabled) this.warehouse = this.composeWarehouse(config, namePrefix, removalPolicy);
+    if (config.registryExport.enabled) {
+      this.registryExport = this.composeRegistryExport(config, namePrefix, removalPolicy);
+    }
     if (config.etl.enabled) this.etl = this.composeEtl(config, namePrefix, removalPolicy);
     if (config.weather.enabled) {
       this.weather = new WeatherIngest(this, 'Weather', {
@@ -176,6 +189,12 @@ export class TelemetryPipelineStack extends Stack {
         ],
         EtlJobName: [this.etl.job.jobName, 'Glue job of the ETL'],
       }),
+      ...(this.registryExport && {
+        RegistryExportFunctionName: [
+          this.registryExport.registryExport.function.functionName,
+          'Hourly export of the IoT registry into iot-registry/ of the raw bucket',
+        ],
+      }),
       ...(this.weather && {
         WeatherFunctionName: [this.weather.function.functionName, 'Hourly weather per site into weather/'],
       }),
@@ -203,6 +222,28 @@ export class TelemetryPipelineStack extends Stack {
     for (const [outputId, [value, description]] of Object.entries(outputs)) {
       new CfnOutput(this, outputId, { value, description });
     }
+  }
+
+  /** The hourly export of the IoT registry into the raw bucket, and its alarm. */
+  private composeRegistryExport(
+    config: StageConfig,
+    namePrefix: string,
+    removalPolicy: RemovalPolicy,
+  ): RegistryExportParts {
+    const registryExport = new RegistryExport(this, 'RegistryExport', {
+      rawBucket: this.lake.rawBucket,
+      encryptionKey: this.lake.key,
+      scheduleExpression: config.registryExport.scheduleExpression,
+      // It feeds the ETL: its logs are kept as long as the ETL's.
+      logRetentionDays: config.etl.logRetentionDays as logs.RetentionDays,
+      removalPolicy,
+    });
+    const alarms = new RegistryExportAlarms(this, 'RegistryExportAlarms', {
+      registryExport,
+      onCallTopic: this.alarms.onCallTopic,
+      namePrefix,
+    });
+    return { registryExport, alarms };
   }
 
   /** The hourly ETL: the Glue job over the lake, its workflow and schedule, and their alarms. */

@@ -6,6 +6,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { registryFiles } from '../lambdas/shared/registry-record.ts';
 import type { Fleet } from './fleet.ts';
 
 /**
@@ -134,9 +135,6 @@ export function buildRegistry(fleet: Fleet): Registry {
   return { things, thingGroups };
 }
 
-const ndjson = (records: readonly unknown[]) =>
-  records.map((record) => `${JSON.stringify(record)}\n`).join('');
-
 /**
  * Writes `registry/things.ndjson` and `registry/thing-groups.ndjson` under `directory`.
  * @returns the paths written.
@@ -146,7 +144,9 @@ export async function writeRegistry(registry: Registry, directory: string): Prom
   await mkdir(target, { recursive: true });
   const thingsPath = join(target, THINGS_FILE);
   const groupsPath = join(target, THING_GROUPS_FILE);
-  await writeFile(thingsPath, ndjson(registry.things));
-  await writeFile(groupsPath, ndjson(registry.thingGroups));
+  // The same lines, in the same order, as the deployed registry export writes for these things.
+  const files = registryFiles(registry.things, registry.thingGroups);
+  await writeFile(thingsPath, files.things);
+  await writeFile(groupsPath, files.thingGroups);
   return [thingsPath, groupsPath];
 }

@@ -75,8 +75,10 @@ export const WEATHER_PREFIX = 'weather';
 export const WEATHER_PARTITION_KEY = 'weather_date';
 
 /**
- * Where the scheduled export of the IoT registry lands in the raw bucket; the weather function reads
- * the site groups (with their coordinates) from the thing-groups file.
+ * Where the export of the IoT registry lands in the raw bucket: the registry-export function in AWS,
+ * the twin locally. The ETL reads both files; the weather function reads the site groups (with their
+ * coordinates) from the thing-groups file.
  */
 export const IOT_REGISTRY_PREFIX = 'iot-registry';
+export const IOT_REGISTRY_THINGS_KEY = `${IOT_REGISTRY_PREFIX}/things.ndjson`;
 export const IOT_REGISTRY_THING_GROUPS_KEY = `${IOT_REGISTRY_PREFIX}/thing-groups.ndjson`;

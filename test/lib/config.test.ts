@@ -21,6 +21,7 @@ import {
   DEFAULT_QUICKSIGHT_GROUP_ARN,
   DEFAULT_QUICKSIGHT_GROUP_NAME,
   DEFAULT_QUICKSIGHT_NAMESPACE,
+  DEFAULT_REGISTRY_EXPORT_SCHEDULE,
   DEFAULT_RESERVED_CONCURRENCY,
   DEFAULT_RETRY_ATTEMPTS,
   DEFAULT_STAGE,
@@ -112,6 +113,10 @@ describe('stage configuration', () => {
         backfillExecutionClass: DEFAULT_ETL_BACKFILL_EXECUTION_CLASS,
         logRetentionDays: DEV_LOG_RETENTION_DAYS,
       },
+      registryExport: {
+        enabled: DEFAULT_ETL_ENABLED,
+        scheduleExpression: DEFAULT_REGISTRY_EXPORT_SCHEDULE,
+      },
       weather: {
         enabled: DEFAULT_WEATHER_ENABLED,
         providerUrl: DEFAULT_WEATHER_PROVIDER_URL,
@@ -164,6 +169,51 @@ describe('stage configuration', () => {
       databaseName: DEFAULT_WAREHOUSE_DATABASE_NAME,
     });
     expect(config.quicksight.enabled).toBe(DEFAULT_QUICKSIGHT_ENABLED);
+  });
+
+  it('exports the IoT registry hourly at minute 0 in both stages, because both run the ETL', () => {
+    for (const stage of STAGE_NAMES) {
+      // Act
+      const config = buildStageConfig(stage);
+
+      // Assess
+      expect(config.etl.enabled).toBe(true);
+      expect(config.registryExport).toEqual({ enabled: true, scheduleExpression: 'cron(0 * * * ? *)' });
+    }
+  });
+
+  it('keeps weather off in both stages: the default provider is free for non-commercial use only', () => {
+    for (const stage of STAGE_NAMES) {
+      expect(buildStageConfig(stage).weather).toMatchObject({
+        enabled: false,
+        providerUrl: 'https://api.open-meteo.com/v1/forecast',
+        apiKeySecretName: null,
+      });
+    }
+  });
+
+  it('leaves the registry export out with the ETL, unless the stage keeps it', () => {
+    expect(buildStageConfig('dev', { etl: { enabled: false } }).registryExport.enabled).toBe(false);
+    expect(
+      buildStageConfig('prod', { etl: { enabled: false }, registryExport: { enabled: true } }).registryExport,
+    ).toEqual({ enabled: true, scheduleExpression: DEFAULT_REGISTRY_EXPORT_SCHEDULE });
+    expect(buildStageConfig('prod', { registryExport: { enabled: false } }).registryExport.enabled).toBe(
+      false,
+    );
+    expect(
+      buildStageConfig('dev', { registryExport: { scheduleExpression: 'rate(6 hours)' } }).registryExport,
+    ).toEqual({ enabled: true, scheduleExpression: 'rate(6 hours)' });
+  });
+
+  it('switches weather on over the registry export, with or without the ETL', () => {
+    expect(buildStageConfig('prod', { weather: { enabled: true } }).weather.enabled).toBe(true);
+    expect(
+      buildStageConfig('dev', {
+        etl: { enabled: false },
+        registryExport: { enabled: true },
+        weather: { enabled: true },
+      }).weather.enabled,
+    ).toBe(true);
   });
 
   it('keeps the warehouse off in dev and on in prod, QuickSight off in both, at 8 RPU', () => {
@@ -512,6 +562,42 @@ describe('stage configuration', () => {
     it('fails when the weather lookback is outside 1..744 hours', () => {
       expect(errorOf(() => buildStageConfig('dev', { weather: { lookbackHours: 0 } }))).toBe(
         `stage 'dev': weather.lookbackHours: received 0, expected a whole number of hours from 1 to 744`,
+      );
+    });
+
+    it('fails when weather is on and the registry export is off, naming both', () => {
+      // Prepare
+      const expected = (stage: string) =>
+        `stage '${stage}': weather.enabled: received true, expected false while registryExport.enabled is false (the weather function reads its sites from the registry export; registryExport.enabled follows etl.enabled unless set)`;
+
+      // Assess
+      expect(
+        errorOf(() =>
+          buildStageConfig('prod', { weather: { enabled: true }, registryExport: { enabled: false } }),
+        ),
+      ).toBe(expected('prod'));
+      expect(
+        errorOf(() => buildStageConfig('dev', { weather: { enabled: true }, etl: { enabled: false } })),
+      ).toBe(expected('dev'));
+    });
+
+    it('fails when the registry export schedule is not a scheduler expression', () => {
+      expect(
+        errorOf(() => buildStageConfig('dev', { registryExport: { scheduleExpression: 'hourly' } })),
+      ).toBe(
+        `stage 'dev': registryExport.scheduleExpression: received "hourly", expected an EventBridge Scheduler expression: rate(...) or cron(...)`,
+      );
+    });
+
+    it('reports a wrong ETL switch once, not again on the registry export that follows it', () => {
+      expect(errorOf(() => buildStageConfig('dev', { etl: { enabled: 'yes' } }))).toBe(
+        `stage 'dev': etl.enabled: received "yes", expected true or false`,
+      );
+    });
+
+    it('fails when the registry export switch is not a boolean', () => {
+      expect(errorOf(() => buildStageConfig('dev', { registryExport: { enabled: 1 } }))).toBe(
+        `stage 'dev': registryExport.enabled: received 1, expected true or false`,
       );
     });
 

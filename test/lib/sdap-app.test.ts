@@ -52,7 +52,7 @@ describe('the CDK app', () => {
       expect(findingsIn(outdir)).toEqual([]);
     });
 
-    it('bundles the validator with the local esbuild as minified ESM with a source map, leaving the AWS SDK out', () => {
+    it('bundles the validator and the registry export with the local esbuild as minified ESM with a source map, leaving the AWS SDK out', () => {
       // Prepare
       const bundles = readdirSync(outdir)
         .filter((entry) => entry.startsWith('asset.'))
@@ -60,14 +60,19 @@ describe('the CDK app', () => {
         .filter((dir) => existsSync(join(dir, 'index.mjs')));
 
       // Act
-      const code = readFileSync(join(bundles[0] as string, 'index.mjs'), 'utf8');
+      const codes = bundles.map((dir) => readFileSync(join(dir, 'index.mjs'), 'utf8'));
 
       // Assess
-      expect(bundles).toHaveLength(1);
-      expect(existsSync(join(bundles[0] as string, 'index.mjs.map'))).toBe(true);
-      expect(code.startsWith("import { createRequire as sdapCreateRequire } from 'node:module';")).toBe(true);
-      expect(code).toMatch(/export\s*\{[^}]*\bhandler\b/);
-      expect(code).not.toMatch(/\bclass S3Client\b/);
+      expect(bundles).toHaveLength(2);
+      expect(codes.filter((code) => code.includes('registry export: '))).toHaveLength(1);
+      for (const [index, code] of codes.entries()) {
+        expect(existsSync(join(bundles[index] as string, 'index.mjs.map'))).toBe(true);
+        expect(code.startsWith("import { createRequire as sdapCreateRequire } from 'node:module';")).toBe(
+          true,
+        );
+        expect(code).toMatch(/export\s*\{[^}]*\bhandler\b/);
+        expect(code).not.toMatch(/\bclass (S3Client|IoTClient)\b/);
+      }
     });
 
     it('tags the resources with the project and the stage', () => {

@@ -139,6 +139,7 @@ describe('TelemetryPipelineStack', () => {
           'QuarantineBucketName',
           'RawBucketName',
           'RawTableName',
+          'RegistryExportFunctionName',
           'TelemetryStreamName',
           'TopicRuleName',
           'ValidatorFunctionName',
@@ -172,12 +173,37 @@ describe('TelemetryPipelineStack', () => {
         Timeout: etl.timeoutMinutes,
         ExecutionProperty: { MaxConcurrentRuns: etl.backfillMaxConcurrency + 1 },
       });
-      expect(resourceOf(template, 'AWS::Scheduler::Schedule').properties.ScheduleExpression).toBe(
-        etl.scheduleExpression,
-      );
+      expect(
+        resourceOf(template, 'AWS::Scheduler::Schedule', 'EtlWorkflow').properties.ScheduleExpression,
+      ).toBe(etl.scheduleExpression);
       expect(definitionOf(template).States).toMatchObject({
         RunWindows: { MaxConcurrency: etl.backfillMaxConcurrency },
       });
+    });
+
+    it('exports the IoT registry hourly into iot-registry/ of the raw bucket, alarmed, before the ETL reads it', () => {
+      // Prepare
+      const { registryExport } = buildStageConfig(stage);
+      const raw = resourceOf(template, 'AWS::S3::Bucket', 'LakeRawBucket').id;
+      const fn = resourceOf(template, 'AWS::Lambda::Function', 'RegistryExportFunction').id;
+      const alarm = Object.values(template.findResources('AWS::CloudWatch::Alarm')).find(
+        (candidate) => candidate.Properties.AlarmName === `sdap-${stage}-registry-export-errors-count`,
+      );
+
+      // Assess
+      expect(
+        resourceOf(template, 'AWS::Scheduler::Schedule', 'RegistryExport').properties.ScheduleExpression,
+      ).toBe(registryExport.scheduleExpression);
+      expect(grantsOf(statementsOfRole(template, 'RegistryExportRole'), 's3:PutObject').sort()).toEqual([
+        `<${raw}.Arn>/iot-registry/thing-groups.ndjson`,
+        `<${raw}.Arn>/iot-registry/things.ndjson`,
+      ]);
+      expect(alarm?.Properties).toMatchObject({
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: fn } }],
+        AlarmActions: [{ Ref: resourceOf(template, 'AWS::SNS::Topic', 'AlarmsOnCallTopic').id }],
+      });
+      expect(template.toJSON().Outputs.RegistryExportFunctionName.Value).toEqual({ Ref: fn });
     });
 
     it('lets the ETL read the raw zone and rewrite the curated zone, and never write raw', () => {
@@ -235,6 +261,24 @@ describe('TelemetryPipelineStack', () => {
     }
     expect(Object.keys(template.toJSON().Outputs)).not.toContain('EtlStateMachineArn');
     expect(Object.keys(template.toJSON().Outputs)).toContain('CuratedBucketName');
+    // The registry export follows the ETL unless the stage keeps it.
+    expect(stack.registryExport).toBeUndefined();
+    expect(Object.keys(template.toJSON().Outputs)).not.toContain('RegistryExportFunctionName');
+  });
+
+  it('keeps the registry export without the ETL when the stage asks for it', () => {
+    // Prepare
+    const config = buildStageConfig('dev', { etl: { enabled: false }, registryExport: { enabled: true } });
+
+    // Act
+    const stack = new TelemetryPipelineStack(testApp(), 'Sdap-dev', { config });
+    const template = Template.fromStack(stack);
+
+    // Assess
+    expect(stack.registryExport).toBeDefined();
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 0);
+    template.resourceCountIs('AWS::Scheduler::Schedule', 1);
+    expect(Object.keys(template.toJSON().Outputs)).toContain('RegistryExportFunctionName');
   });
 
   it('adds the warehouse in prod, loaded by the ETL, and leaves it out in dev', () => {
@@ -284,6 +328,8 @@ describe('TelemetryPipelineStack', () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: config.weather.scheduleExpression,
     });
+    // The weather function reads its sites from the registry export, deployed with it.
+    expect(stack.registryExport).toBeDefined();
     expect(nagFindings(stack)).toEqual([]);
   });
 
