@@ -22,6 +22,7 @@ import { simulateFleet } from '../simulator/simulate.ts';
 import { type BatchSummary, runBatchStage } from './etl/batch-stage.ts';
 import type { ConservationReport, PublishedMessage } from './lake-audit.ts';
 import { importWeatherQuietly, lambdaContext } from './lambda-runtime.ts';
+import { WAREHOUSE_FILE } from './twin-output.ts';
 import {
   auditFigures,
   countBy,
@@ -29,6 +30,7 @@ import {
   startTwinPipeline,
   TWIN_BUCKETS,
 } from './twin-pipeline.ts';
+import { removeWarehouse } from './warehouse/twin-warehouse.ts';
 import { runWarehouseStage, type WarehouseStageSummary } from './warehouse/warehouse-stage.ts';
 import { startWeatherServer } from './weather-server.ts';
 
@@ -138,8 +140,10 @@ export interface TwinSummary extends PipelineCounters {
 export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
   const started = Date.now();
   const outDir = resolve(options.outDir);
-  // A previous run's objects would be counted as this run's: the lake starts empty.
+  // A previous run's objects would be counted as this run's: the lake starts empty, and so does the
+  // warehouse built from it.
   await rm(join(outDir, 'lake'), { recursive: true, force: true });
+  await removeWarehouse(join(outDir, WAREHOUSE_FILE));
   await mkdir(join(outDir, 'lake'), { recursive: true });
 
   const source = options.payloadsFile

@@ -48,6 +48,11 @@ export function checksum(migration: Migration): string {
   return hash.digest('hex');
 }
 
+/** An applied migration no longer renders the SQL it was applied with. */
+export class AppliedMigrationChangedError extends Error {
+  override readonly name = 'AppliedMigrationChangedError';
+}
+
 /** Runs SQL somewhere. `transaction` runs the statements atomically: all or none. */
 export interface SqlExecutor {
   query(sql: string): Promise<ReadonlyArray<Record<string, unknown>>>;
@@ -75,7 +80,7 @@ export async function applyMigrations(executor: SqlExecutor, plan: MigrationPlan
     const previous = recorded.get(migration.version);
     if (previous !== undefined) {
       if (previous !== sum)
-        throw new Error(
+        throw new AppliedMigrationChangedError(
           `warehouse migration ${migration.version} (${migration.description}) was applied with checksum ${previous}, the code now renders ${sum}: applied migrations must not change; add a new migration instead`,
         );
       continue;

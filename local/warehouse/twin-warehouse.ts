@@ -12,7 +12,11 @@ import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { CURATED_TABLES } from '../../warehouse/curated-tables.ts';
 import { partitionPrefix } from '../../warehouse/load.ts';
 import { type CuratedPartition, loadPartitions, partitionsOfKeys } from '../../warehouse/loader.ts';
-import { applyMigrations, type SqlExecutor } from '../../warehouse/migration-runner.ts';
+import {
+  AppliedMigrationChangedError,
+  applyMigrations,
+  type SqlExecutor,
+} from '../../warehouse/migration-runner.ts';
 import { migrationPlan } from '../../warehouse/migrations.ts';
 import { WAREHOUSE_TABLES } from '../../warehouse/tables.ts';
 import { downloadObject, listKeys, mapLimit, S3_CONCURRENCY } from '../etl/lake-io.ts';
@@ -28,6 +32,12 @@ export interface WarehouseSummary {
   /** Rows per table after the build. */
   readonly rows: Readonly<Record<string, number>>;
   readonly seconds: number;
+}
+
+/** Deletes a DuckDB warehouse file and its write-ahead log, if they exist. */
+export async function removeWarehouse(path: string): Promise<void> {
+  await rm(path, { force: true });
+  await rm(`${path}.wal`, { force: true });
 }
 
 /** An open DuckDB warehouse file and a `SqlExecutor` over it. */
@@ -88,9 +98,20 @@ export interface BuildWarehouseOptions {
 export async function buildTwinWarehouse(options: BuildWarehouseOptions): Promise<WarehouseSummary> {
   const started = performance.now();
   const work = await mkdtemp(join(tmpdir(), 'sdap-warehouse-'));
-  const warehouse = await openWarehouse(options.path);
+  let warehouse = await openWarehouse(options.path);
   try {
-    const migrations = await applyMigrations(warehouse.executor, migrationPlan('duckdb'));
+    let migrations: Awaited<ReturnType<typeof applyMigrations>>;
+    try {
+      migrations = await applyMigrations(warehouse.executor, migrationPlan('duckdb'));
+    } catch (error) {
+      // Unlike Redshift's, the twin's warehouse is only ever derived from the lake: a file built by
+      // an older schema is rebuilt from the lake rather than refused.
+      if (!(error instanceof AppliedMigrationChangedError)) throw error;
+      warehouse.close();
+      await removeWarehouse(options.path);
+      warehouse = await openWarehouse(options.path);
+      migrations = await applyMigrations(warehouse.executor, migrationPlan('duckdb'));
+    }
     const keys = (
       await Promise.all(
         CURATED_TABLES.map((table) => listKeys(options.s3, options.curatedBucket, table.prefix)),

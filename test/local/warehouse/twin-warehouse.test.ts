@@ -94,6 +94,19 @@ describe('the twin warehouse', () => {
     expect(first.rows.fact_prediction).toBe(0);
   });
 
+  it('rebuilds a warehouse file an older schema built, instead of refusing it', async () => {
+    const path = join(scratch, 'older.duckdb');
+    await buildTwinWarehouse({ s3, curatedBucket: BUCKETS.curated, path });
+    const older = await openWarehouse(path);
+    await older.executor.transaction([
+      "UPDATE analytics.schema_migrations SET checksum = 'from-an-older-release' WHERE version = 1",
+    ]);
+    older.close();
+    const rebuilt = await buildTwinWarehouse({ s3, curatedBucket: BUCKETS.curated, path });
+    expect(rebuilt.migrationsApplied).toEqual([1]);
+    expect(rebuilt.rows).toEqual(first.rows);
+  });
+
   it('changes nothing when built again over the same lake', async () => {
     const path = join(scratch, 'warehouse.duckdb');
     const snapshot = async () => {
