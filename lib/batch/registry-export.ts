@@ -3,12 +3,10 @@ import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
+import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
 import {
   REGISTRY_EXPORT_ENV,
@@ -20,8 +18,9 @@ import {
   IOT_REGISTRY_THINGS_KEY,
   METRICS_NAMESPACE,
 } from '../../lambdas/shared/pipeline-names.ts';
-import { acknowledge, nagReference } from '../nag.ts';
+import { acknowledge } from '../nag.ts';
 import { createProjectFunction, REPO_ROOT } from '../project-function.ts';
+import { createFunctionSchedule, SCHEDULE_EXPRESSION_PATTERN } from './function-schedule.ts';
 
 /** The registry-export function's handler module; its export `handler` is the Lambda entry point. */
 export const REGISTRY_EXPORT_ENTRY = join(REPO_ROOT, 'lambdas', 'registry-export', 'handler.ts');
@@ -55,8 +54,6 @@ export const REGISTRY_EXPORT_ASYNC_RETRY_ATTEMPTS = 0;
 export const REGISTRY_EXPORT_SCHEDULE_RETRY_ATTEMPTS = 2;
 /** An hour: a run delivered later than that is replaced by the next scheduled one. */
 export const REGISTRY_EXPORT_MAX_EVENT_AGE_SECONDS = 3600;
-
-const SCHEDULE_EXPRESSION_PATTERN = /^(rate|cron)\(.+\)$/;
 
 /** The IoT registry calls the function makes, read-only. */
 export const REGISTRY_READ_ACTIONS = {
@@ -139,33 +136,15 @@ export class RegistryExport extends Construct {
     this.registryReadPolicy = this.grantRegistryRead();
     this.grantWriteExport(props.rawBucket, props.encryptionKey);
 
-    // An own role rather than the stack-wide one the target would share: scoped to this function and
-    // this account (the confused-deputy condition EventBridge Scheduler documents).
-    this.scheduleRole = new iam.Role(this, 'ScheduleRole', {
-      description: 'Lets EventBridge Scheduler invoke the IoT registry export function',
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
-      }),
-    });
-    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+    ({ schedule: this.schedule, role: this.scheduleRole } = createFunctionSchedule(this, {
+      function: this.function,
+      scheduleExpression,
       description: 'Hourly export of the IoT registry into the raw zone',
-      schedule: scheduler.ScheduleExpression.expression(scheduleExpression),
-      target: new targets.LambdaInvoke(this.function, {
-        role: this.scheduleRole,
-        // Logged by the function, so a failed run can be matched to its schedule.
-        input: scheduler.ScheduleTargetInput.fromObject({
-          scheduledTime: scheduler.ContextAttribute.scheduledTime,
-        }),
-        retryAttempts: REGISTRY_EXPORT_SCHEDULE_RETRY_ATTEMPTS,
-        maxEventAge: Duration.seconds(REGISTRY_EXPORT_MAX_EVENT_AGE_SECONDS),
-      }),
-      key: props.encryptionKey,
-    });
-    acknowledge(
-      this.scheduleRole,
-      `AwsSolutions-IAM5[Resource::${nagReference(this.function.node.defaultChild as lambda.CfnFunction)}:*]`,
-      "The invoke grant also covers the function's qualified ARNs (versions, aliases): this function only.",
-    );
+      roleDescription: 'Lets EventBridge Scheduler invoke the IoT registry export function',
+      encryptionKey: props.encryptionKey,
+      retryAttempts: REGISTRY_EXPORT_SCHEDULE_RETRY_ATTEMPTS,
+      maxEventAgeSeconds: REGISTRY_EXPORT_MAX_EVENT_AGE_SECONDS,
+    }));
   }
 
   /**

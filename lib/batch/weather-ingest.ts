@@ -1,14 +1,12 @@
 import { join } from 'node:path';
-import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
+import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import {
@@ -22,6 +20,7 @@ import {
 import { DEFAULT_LOOKBACK_HOURS, MAX_RANGE_HOURS } from '../../lambdas/weather/weather-event.ts';
 import { acknowledge, nagReference } from '../nag.ts';
 import { createProjectFunction, REPO_ROOT } from '../project-function.ts';
+import { createFunctionSchedule, SCHEDULE_EXPRESSION_PATTERN } from './function-schedule.ts';
 
 /** The weather function's handler module; its export `handler` is the Lambda entry point. */
 export const WEATHER_ENTRY = join(REPO_ROOT, 'lambdas', 'weather', 'handler.ts');
@@ -58,7 +57,6 @@ export const WEATHER_ASYNC_RETRY_ATTEMPTS = 2;
  */
 export const WEATHER_MAX_EVENT_AGE_SECONDS = 3600;
 
-const SCHEDULE_EXPRESSION_PATTERN = /^(rate|cron)\(.+\)$/;
 const PROVIDER_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** An EMF metric the weather function emits (see `WEATHER_METRICS`). */
@@ -195,37 +193,18 @@ export class WeatherIngest extends Construct {
     this.grantLake(props.rawBucket, props.encryptionKey);
     this.apiKeySecret?.grantRead(this.role);
 
-    // An own role rather than the stack-wide one the target would share: scoped to this function and
-    // this account (the confused-deputy condition EventBridge Scheduler documents).
-    this.scheduleRole = new iam.Role(this, 'ScheduleRole', {
-      description: 'Lets EventBridge Scheduler invoke the weather ingest function',
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
-      }),
-    });
-    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+    // The scheduled time, not the clock, decides the hours: a retried invocation covers the same ones.
+    // Delivery retries only (Lambda's own async retries cover failed runs); a late run is pointless
+    // once the next one is due.
+    ({ schedule: this.schedule, role: this.scheduleRole } = createFunctionSchedule(this, {
+      function: this.function,
+      scheduleExpression: props.scheduleExpression ?? DEFAULT_WEATHER_SCHEDULE_EXPRESSION,
       description: 'Hourly weather fetch into the raw zone',
-      schedule: scheduler.ScheduleExpression.expression(
-        props.scheduleExpression ?? DEFAULT_WEATHER_SCHEDULE_EXPRESSION,
-      ),
-      target: new targets.LambdaInvoke(this.function, {
-        role: this.scheduleRole,
-        // The scheduled time, not the clock, decides the hours: a retried invocation covers the same ones.
-        input: scheduler.ScheduleTargetInput.fromObject({
-          scheduledTime: scheduler.ContextAttribute.scheduledTime,
-        }),
-        // Delivery retries only (Lambda's own async retries cover failed runs); a late run is pointless
-        // once the next one is due.
-        retryAttempts: WEATHER_ASYNC_RETRY_ATTEMPTS,
-        maxEventAge: Duration.seconds(WEATHER_MAX_EVENT_AGE_SECONDS),
-      }),
-      key: props.encryptionKey,
-    });
-    acknowledge(
-      this.scheduleRole,
-      `AwsSolutions-IAM5[Resource::${nagReference(this.function.node.defaultChild as lambda.CfnFunction)}:*]`,
-      "The invoke grant also covers the function's qualified ARNs (versions, aliases): this function only.",
-    );
+      roleDescription: 'Lets EventBridge Scheduler invoke the weather ingest function',
+      encryptionKey: props.encryptionKey,
+      retryAttempts: WEATHER_ASYNC_RETRY_ATTEMPTS,
+      maxEventAgeSeconds: WEATHER_MAX_EVENT_AGE_SECONDS,
+    }));
   }
 
   /**
