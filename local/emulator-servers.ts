@@ -3,6 +3,7 @@
  * The stand-ins run them in the caller's process or, through emulator-process.ts, in a child
  * process; either way they start here, with the same settings.
  */
+import crypto from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 // kinesalite and s3rver ship CommonJS without types.
@@ -10,6 +11,31 @@ import type { AddressInfo } from 'node:net';
 import kinesalite from 'kinesalite';
 // @ts-expect-error no type declarations
 import S3rver from 's3rver';
+
+/**
+ * s3rver seals ListObjectsV2 continuation tokens with single DES, which OpenSSL 3 (Node 18 and
+ * later) keeps in its legacy provider: without this, any listing longer than one page (1,000
+ * keys) fails with a 500 InternalError. Triple DES with its three keys equal computes single DES
+ * exactly, and it is in the default provider; only the `des` algorithm is redirected, and only
+ * the emulator asks for it.
+ */
+function redirectSingleDes(): void {
+  const tripled = (key: crypto.CipherKey) => {
+    const bytes = Buffer.from(key as Buffer);
+    return Buffer.concat([bytes, bytes, bytes]);
+  };
+  const { createCipheriv, createDecipheriv } = crypto;
+  const patched = crypto as { createCipheriv: unknown; createDecipheriv: unknown };
+  patched.createCipheriv = (algorithm: string, key: crypto.CipherKey, iv: crypto.BinaryLike | null) =>
+    algorithm === 'des'
+      ? createCipheriv('des-ede3-cbc', tripled(key), iv)
+      : createCipheriv(algorithm, key, iv);
+  patched.createDecipheriv = (algorithm: string, key: crypto.CipherKey, iv: crypto.BinaryLike | null) =>
+    algorithm === 'des'
+      ? createDecipheriv('des-ede3-cbc', tripled(key), iv)
+      : createDecipheriv(algorithm, key, iv);
+}
+redirectSingleDes();
 
 /** A server listening on 127.0.0.1: its port and how to stop it. */
 export interface ListeningServer {
