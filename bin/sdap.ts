@@ -52,6 +52,12 @@ const commands: Record<string, { summary: string; run: Command }> = {
         ? (await import('../ops/etl-command.ts')).etlCommand(args)
         : (await import('../local/twin-etl.ts')).twinEtlCommand(args),
   },
+  train: {
+    summary:
+      'train the models on twin output with XGBoost 1.7, gate them and log the run (see sdap train --help)',
+    // Imported when used, as etl: DuckDB and the twin would slow every other command's start.
+    run: async (args) => (await import('../local/ml/train-command.ts')).trainCommand(args),
+  },
   status: {
     summary: 'latest ETL executions and Glue job runs of a deployed stage (see sdap status --help)',
     run: async (args) => (await import('../ops/status-command.ts')).statusCommand(args),
@@ -110,6 +116,8 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     console.error(`sdap: ${error instanceof Error ? error.message : String(error)}`);
+    // An unexpected failure is a bug to report: SDAP_DEBUG=1 adds the stack trace for it.
+    if (process.env.SDAP_DEBUG && error instanceof Error) console.error(error.stack);
     process.exitCode = 1;
   },
 );

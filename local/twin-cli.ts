@@ -12,6 +12,7 @@ import { FLEET_FLAGS, FlagError, parseFleetFlags, parseNumberFlag } from '../sim
 import { DEFAULT_DEVICES, DEFAULT_DURATION_HOURS, DEFAULT_SEED, MAX_DEVICES } from '../simulator/options.ts';
 import { DEFAULT_FAULT_RATES, FAULT_KINDS, type FaultKind } from '../simulator/transport-faults.ts';
 import { type BatchSummary, runBatchStage } from './etl/batch-stage.ts';
+import { formatModelQuality } from './ml/model-quality-stage.ts';
 import { runTwin, type TwinSummary } from './twin.ts';
 import {
   CA_CERT_FILE,
@@ -25,6 +26,7 @@ import {
   revokeDeviceCertificate,
   TwinCaError,
 } from './twin-ca.ts';
+import { formatScoring } from './twin-pipeline.ts';
 import {
   formatEndpoints,
   formatServeSummary,
@@ -521,6 +523,7 @@ export function formatSummary(s: TwinSummary): string {
     `  quarantined    ${s.outcome.quarantined}${reasons ? ` (${reasons})` : ''}`,
     `  dead-lettered  ${s.outcome.deadLettered}`,
     `  alerts         ${s.alerts.total}${alerts ? ` (${alerts})` : ''}; critical notifications ${s.alerts.criticalNotifications}; injected smoke/leak events alerted ${s.alerts.injectedCriticalEventsAlerted}/${s.alerts.injectedCriticalEvents}`,
+    formatScoring(s.scoring),
     `  latency        publish -> raw object p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms (${s.latencyMs.samples} readings)`,
     `  throughput     ${s.throughput.readingsPerSecond} readings/s end to end; wall time ${s.run.wallSeconds} s`,
     ...(s.weather
@@ -530,6 +533,7 @@ export function formatSummary(s: TwinSummary): string {
       : []),
     ...(s.batch ? formatBatch(s.batch) : []),
     ...(s.warehouse ? formatWarehouse(s.warehouse) : []),
+    ...(s.models ? formatModelQuality(s.models) : []),
     s.conservation.holds
       ? `  conservation   HOLDS: all ${s.conservation.published} published readings are valid, quarantined or dead-lettered`
       : `  conservation   VIOLATED: ${s.conservation.missing} readings missing, ${s.conservation.unexpected} unexpected (e.g. ${s.conservation.missingExamples.join(', ')})`,

@@ -4,11 +4,21 @@
  * unchanged. A finite twin run (twin.ts) publishes a fleet into it and stops; serve mode
  * (twin-serve.ts) keeps it running for outside clients. Both end the same way: drain, read the
  * lake back through the S3 API, check conservation.
+ *
+ * When a trained anomaly model is at hand (the committed `ml/models/anomaly.json`), the twin serves
+ * it on its SageMaker runtime as endpoint `anomaly` and gives the validator that endpoint, as the
+ * stack would with `ANOMALY_ENDPOINT_NAME`; without one the validator runs its rules only, and the
+ * summary's `scoring` says so.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createValidatorClients } from '../lambdas/shared/aws-clients.ts';
+import type { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { CircuitBreaker, type RulesOnlyReason } from '../lambdas/shared/anomaly-scorer.ts';
+import { createSageMakerRuntimeClient, createValidatorClients } from '../lambdas/shared/aws-clients.ts';
+import { type AnomalyScoring, createAnomalyScoring } from '../lambdas/validator/anomaly-scoring.ts';
 import { buildStageConfig } from '../lib/config.ts';
+import { committedModelPath } from '../ml/model-spec.ts';
 import { type AlertsSink, startAlertsSink } from './alerts-sink.ts';
 import {
   createEventSourceMapping,
@@ -28,6 +38,7 @@ import {
 import { importValidatorQuietly, lambdaContext } from './lambda-runtime.ts';
 import { createRuleBridge, type RuleBridge } from './rule-bridge.ts';
 import { type S3StandIn, startS3StandIn } from './s3-stand-in.ts';
+import { type SageMakerRuntime, startSageMakerRuntime } from './sagemaker-runtime.ts';
 
 /** The twin's names for what the stack would create. */
 export const TWIN_BUCKETS = {
@@ -44,6 +55,9 @@ const TWIN_FUNCTION_ARN = 'arn:aws:lambda:us-east-1:000000000000:function:sdap-t
 const MAPPING_UUID = 'twin-validator-mapping';
 /** Poll interval of an idle shard: Lambda polls about once a second. */
 const POLL_INTERVAL_MS = 1000;
+/** The twin's SageMaker endpoint of the anomaly model, and its one production variant. */
+export const TWIN_ANOMALY_ENDPOINT = 'anomaly';
+const TWIN_ANOMALY_VARIANT = 'AllTraffic';
 
 export interface TwinPipelineOptions {
   /** Absolute output directory; the S3 stand-in keeps its buckets in `<outDir>/lake`. */
@@ -67,6 +81,31 @@ export interface TwinPipelineOptions {
   readonly onBrokerMessage?: IotBrokerOptions['onMessage'];
   /** Told why the broker refused a connection, publish or subscription. */
   readonly onBrokerRefusal?: IotBrokerOptions['onRefusal'];
+  /**
+   * The anomaly model (XGBoost JSON) the twin's SageMaker runtime serves to the validator; null runs
+   * the validator on its rules only.
+   * @default the committed model (`committedModelPath('anomaly')`) when that file exists, else null
+   */
+  readonly anomalyModelPath?: string | null;
+}
+
+/** How the validator scored readings on the anomaly model, as the run's summary reports it. */
+export interface ScoringCounters {
+  /** `model` when an endpoint served a model, `rules-only` when the twin had none to serve. */
+  readonly mode: 'model' | 'rules-only';
+  /** The twin's endpoint name, or null without a model. */
+  readonly endpoint: string | null;
+  /** The model file served, or why there is none. */
+  readonly model: string;
+  /** Batches with readings that the endpoint scored, retries included. */
+  readonly batchesScored: number;
+  readonly rowsScored: number;
+  /** Rows left to the rules because the endpoint could not score them. */
+  readonly rowsRulesOnly: number;
+  /** Batches left to the rules, by reason (`circuit_open`, `service_unavailable`, ...). */
+  readonly rulesOnlyBatchesByReason: Readonly<Partial<Record<RulesOnlyReason, number>>>;
+  /** `model_anomaly` alerts the validator sent. */
+  readonly modelAlerts: number;
 }
 
 /** Counters of every hop, as the run's summary reports them. */
@@ -90,6 +129,7 @@ export interface PipelineCounters {
     readonly functionErrors: number;
     readonly recordsToFailureDestination: number;
   };
+  readonly scoring: ScoringCounters;
 }
 
 /** What the lake holds after a drain, checked against what was published. */
@@ -105,6 +145,8 @@ export interface TwinPipeline {
   readonly kinesis: KinesisStandIn;
   readonly s3: S3StandIn;
   readonly sink: AlertsSink;
+  /** The SageMaker runtime serving the anomaly model, when the twin has one. */
+  readonly sageMaker: SageMakerRuntime | undefined;
   readonly bridge: RuleBridge;
   readonly mapping: EventSourceMapping;
   /** S3 as the AWS services and the audit reach it: never through the fault proxy. */
@@ -116,7 +158,7 @@ export interface TwinPipeline {
   /** Reads the lake back and checks conservation of `published`, whose first send times are `sentAt`. */
   audit(published: readonly PublishedMessage[], sentAt: ReadonlyMap<string, number>): Promise<PipelineAudit>;
   counters(): PipelineCounters;
-  /** Closes the broker, the sink, the proxy and the stand-ins (the lake's files stay). */
+  /** Closes the broker, the sink, the proxy, the SageMaker runtime and the stand-ins (the lake's files stay). */
   close(): Promise<void>;
 }
 
@@ -124,6 +166,7 @@ export interface TwinPipeline {
 export async function startTwinPipeline(options: TwinPipelineOptions): Promise<TwinPipeline> {
   const { createHandler } = await importValidatorQuietly();
   const inChildProcess = options.emulatorsInChildProcesses ?? true;
+  const modelPath = anomalyModelOf(options);
   const startups = [
     startS3StandIn({
       buckets: Object.values(TWIN_BUCKETS),
@@ -137,25 +180,42 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
       ...(options.ports?.kinesis !== undefined && { port: options.ports.kinesis }),
     }),
     startAlertsSink(),
+    modelPath === null
+      ? Promise.resolve(undefined)
+      : startSageMakerRuntime({
+          endpoints: {
+            [TWIN_ANOMALY_ENDPOINT]: {
+              variants: [{ name: TWIN_ANOMALY_VARIANT, weight: 1, modelPath }],
+            },
+          },
+          seed: options.seed,
+        }),
   ] as const;
   // If one stand-in fails to start, the others are closed (a child process would outlive the error).
   const settled = await Promise.allSettled(startups);
   const failed = settled.find((result) => result.status === 'rejected');
   if (failed) {
-    await Promise.allSettled(settled.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
+    await Promise.allSettled(settled.map((r) => (r.status === 'fulfilled' ? r.value?.close() : undefined)));
     throw failed.reason;
   }
-  const [s3, kinesis, sink] = await Promise.all(startups);
+  const [s3, kinesis, sink, sageMaker] = await Promise.all(startups);
+  let sageMakerClient: SageMakerRuntimeClient | undefined;
   const closeStandIns = async () => {
+    sageMakerClient?.destroy();
+    await sageMaker?.close();
     await sink.close();
     await kinesis.close();
     await s3.close();
   };
+  const tally = newScoringTally();
 
   let proxy: FaultProxy | undefined;
   let broker: IotBroker;
   const putTimes = new Map<string, number>();
-  let wiring: Omit<TwinPipeline, 'broker' | 'kinesis' | 's3' | 'sink' | 'counters' | 'close' | 'audit'>;
+  let wiring: Omit<
+    TwinPipeline,
+    'broker' | 'kinesis' | 's3' | 'sink' | 'sageMaker' | 'counters' | 'close' | 'audit'
+  >;
   try {
     const s3PutErrorRate = options.inject?.s3PutErrorRate ?? 0;
     proxy =
@@ -202,12 +262,32 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
       ...(options.onBrokerRefusal && { onRefusal: options.onBrokerRefusal }),
     });
 
+    // Built once, as a Lambda execution environment builds it: the baseline cache, the devices'
+    // signal history and the circuit breaker last the whole run.
+    let scoring: AnomalyScoring | undefined;
+    if (sageMaker) {
+      sageMakerClient = createSageMakerRuntimeClient({
+        ...s3.clientOverrides,
+        sageMakerRuntimeEndpoint: sageMaker.url,
+      });
+      scoring = tallied(
+        createAnomalyScoring({
+          endpointName: TWIN_ANOMALY_ENDPOINT,
+          curatedBucket: TWIN_BUCKETS.curated,
+          s3: clients.s3,
+          sageMakerRuntime: sageMakerClient,
+          breaker: new CircuitBreaker(),
+        }),
+        tally,
+      );
+    }
     const validator = createHandler(() => ({
       rawBucket: TWIN_BUCKETS.raw,
       quarantineBucket: TWIN_BUCKETS.quarantine,
       alertBusName: TWIN_ALERT_BUS,
       criticalAlertTopicArn: TWIN_CRITICAL_TOPIC,
       clients,
+      ...(scoring && { scoring }),
     }));
     // The same event source mapping settings as the dev stage deploys.
     const stage = buildStageConfig('dev').validator;
@@ -255,7 +335,7 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
     throw error;
   }
 
-  const started = { ...wiring, broker, kinesis, s3, sink };
+  const started = { ...wiring, broker, kinesis, s3, sink, sageMaker };
   return {
     ...started,
     async audit(published, sentAt) {
@@ -291,12 +371,76 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
           functionErrors: mappingStats.functionErrors,
           recordsToFailureDestination: mappingStats.recordsToDestination,
         },
+        scoring: {
+          mode: modelPath === null ? 'rules-only' : 'model',
+          endpoint: modelPath === null ? null : TWIN_ANOMALY_ENDPOINT,
+          model: modelPath ?? noModelNote(options),
+          batchesScored: tally.batchesScored,
+          rowsScored: tally.rowsScored,
+          rowsRulesOnly: tally.rowsRulesOnly,
+          rulesOnlyBatchesByReason: { ...tally.rulesOnlyBatchesByReason },
+          modelAlerts: sink.events.filter((e) => (e.detail as { rule?: string }).rule === 'model_anomaly')
+            .length,
+        },
       };
     },
     async close() {
       await Promise.all([broker.close(), sink.close(), proxy?.close()]);
+      sageMakerClient?.destroy();
+      await sageMaker?.close();
       await kinesis.close();
       await s3.close();
+    },
+  };
+}
+
+/** The anomaly model the twin serves: the option, else the committed model when it exists. */
+function anomalyModelOf(options: TwinPipelineOptions): string | null {
+  if (options.anomalyModelPath !== undefined) return options.anomalyModelPath;
+  const committed = committedModelPath('anomaly');
+  return existsSync(committed) ? committed : null;
+}
+
+function noModelNote(options: TwinPipelineOptions): string {
+  return options.anomalyModelPath === null
+    ? 'none: scoring turned off'
+    : `none: no trained model at ${committedModelPath('anomaly')}`;
+}
+
+interface ScoringTally {
+  batchesScored: number;
+  rowsScored: number;
+  rowsRulesOnly: number;
+  rulesOnlyBatchesByReason: Partial<Record<RulesOnlyReason, number>>;
+}
+
+function newScoringTally(): ScoringTally {
+  return { batchesScored: 0, rowsScored: 0, rowsRulesOnly: 0, rulesOnlyBatchesByReason: {} };
+}
+
+/** The scoring with its scorer's results counted for the summary (the same scorer underneath). */
+function tallied(scoring: AnomalyScoring, tally: ScoringTally): AnomalyScoring {
+  const { scorer } = scoring;
+  const count = <T extends Awaited<ReturnType<typeof scorer.score>>>(rows: number, result: T): T => {
+    if (rows === 0) return result;
+    if (result.outcome === 'scored') {
+      tally.batchesScored++;
+      tally.rowsScored += rows;
+    } else {
+      tally.rowsRulesOnly += rows;
+      tally.rulesOnlyBatchesByReason[result.reason] =
+        (tally.rulesOnlyBatchesByReason[result.reason] ?? 0) + 1;
+    }
+    return result;
+  };
+  return {
+    ...scoring,
+    scorer: {
+      endpointName: scorer.endpointName,
+      threshold: scorer.threshold,
+      score: async (rows) => count(rows.length, await scorer.score(rows)),
+      rulesOnly: (rows, reason, detail, attempts) =>
+        count(rows, scorer.rulesOnly(rows, reason, detail, attempts)),
     },
   };
 }
@@ -326,6 +470,15 @@ export function auditFigures({ lake, conservation, latenciesMs }: PipelineAudit)
       missingExamples: conservation.missingExamples,
     },
   };
+}
+
+/** The anomaly scoring's line of a summary (a twin run's or a serving session's). */
+export function formatScoring(s: ScoringCounters): string {
+  if (s.mode === 'rules-only') return `  scoring        rules only (model: ${s.model})`;
+  const reasons = Object.entries(s.rulesOnlyBatchesByReason)
+    .map(([reason, n]) => `${reason} ${n}`)
+    .join(', ');
+  return `  scoring        endpoint ${s.endpoint} (${s.model}): ${s.rowsScored} readings scored in ${s.batchesScored} batches, ${s.rowsRulesOnly} left to the rules${reasons ? ` (batches: ${reasons})` : ''}; model alerts ${s.modelAlerts}`;
 }
 
 /** The value at quantile `q` of ascending `sorted` (0 when empty). */

@@ -40,6 +40,7 @@ import {
 import {
   auditFigures,
   countBy,
+  formatScoring,
   type PipelineCounters,
   startTwinPipeline,
   TWIN_BUCKETS,
@@ -354,6 +355,7 @@ export function formatServeSummary(s: ServeSummary): string {
     `  quarantined    ${s.outcome.quarantined}${reasons ? ` (${reasons})` : ''}`,
     `  dead-lettered  ${s.outcome.deadLettered}`,
     `  alerts         ${s.alerts.total}${alerts ? ` (${alerts})` : ''}; critical notifications ${s.alerts.criticalNotifications}`,
+    formatScoring(s.scoring),
     `  latency        receive -> raw object p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms (${s.latencyMs.samples} readings)`,
     ...(periodic ? [`  periodic       ${periodic}`] : []),
     s.conservation.holds

@@ -22,6 +22,7 @@ import { simulateFleet } from '../simulator/simulate.ts';
 import { type BatchSummary, runBatchStage } from './etl/batch-stage.ts';
 import type { ConservationReport, PublishedMessage } from './lake-audit.ts';
 import { importWeatherQuietly, lambdaContext } from './lambda-runtime.ts';
+import { type ModelQualitySummary, runModelQualityStage } from './ml/model-quality-stage.ts';
 import { WAREHOUSE_FILE } from './twin-output.ts';
 import {
   auditFigures,
@@ -82,6 +83,16 @@ export interface TwinOptions {
   readonly warehouse?: boolean;
   /** Progress lines of the batch stage. */
   readonly onBatchLog?: (line: string) => void;
+  /**
+   * After the batch stage, measure the committed models on the run's labels (the summary's
+   * `models`). @default true (fleet runs with the batch stage only)
+   */
+  readonly models?: boolean;
+  /**
+   * The anomaly model the validator scores with (served on the twin's SageMaker runtime); null
+   * runs the rules only. @default the committed model when it exists (see twin-pipeline.ts)
+   */
+  readonly anomalyModelPath?: string | null;
 }
 
 /** The run's summary. Field names are part of the interface: they are documented in the README. */
@@ -135,6 +146,8 @@ export interface TwinSummary extends PipelineCounters {
   readonly batch?: BatchSummary;
   /** The warehouse and its report, built from the curated lake after the batch stage. */
   readonly warehouse?: WarehouseStageSummary;
+  /** The committed models measured on this run's labels (fleet runs with the batch stage). */
+  readonly models?: ModelQualitySummary;
 }
 
 export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
@@ -157,6 +170,7 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
     seed: options.simulation.seed ?? 1,
     ...(options.inject && { inject: options.inject }),
     emulatorsInChildProcesses: options.emulatorsInChildProcesses ?? true,
+    ...(options.anomalyModelPath !== undefined && { anomalyModelPath: options.anomalyModelPath }),
   });
   const { mapping, sink } = pipeline;
 
@@ -203,66 +217,67 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
     if (failed) await pipeline.close().catch(() => undefined);
   }
   const drainedMs = Date.now();
-
-  const audit = await pipeline.audit(published, publishedAt);
-  const { conservation } = audit;
-
-  const groundTruth = source.groundTruth();
-  const alerts = sink.events.map(
-    (e) => e.detail as { rule: string; severity: string; deviceId: string; timestamp: string },
-  );
-  const criticalInjections = groundTruth.filter((g) => g.kind === 'smoke' || g.kind === 'water_leak');
-  const alerted = criticalInjections.filter((g) =>
-    alerts.some(
-      (a) =>
-        a.deviceId === g.deviceId &&
-        a.rule === (g.kind === 'smoke' ? 'smoke_detected' : 'water_leak_detected') &&
-        a.timestamp >= g.start &&
-        Date.parse(a.timestamp) <= Date.parse(g.end),
-    ),
-  );
-  const summary: TwinSummary = {
-    run: {
-      mode: options.payloadsFile ? 'payloads' : 'fleet',
-      ...source.describe,
-      devices: things.size,
-      interrupted,
-      wallSeconds: round((Date.now() - started) / 1000, 1),
-      outputDir: outDir,
-    },
-    published: { messages: published.length, readings: conservation.published, faults },
-    ...pipeline.counters(),
-    ...auditFigures(audit),
-    alerts: {
-      total: alerts.length,
-      byRule: countBy(alerts.map((a) => a.rule)),
-      bySeverity: countBy(alerts.map((a) => a.severity)),
-      criticalNotifications: sink.notifications.length,
-      injectedCriticalEvents: criticalInjections.length,
-      injectedCriticalEventsAlerted: alerted.length,
-    },
-    throughput: {
-      readingsPerSecond: Math.round(
-        conservation.published / Math.max(0.001, (drainedMs - firstPublishMs) / 1000),
-      ),
-    },
-  };
-
-  await writeFile(join(outDir, 'alerts.ndjson'), sink.events.map((e) => `${JSON.stringify(e)}\n`).join(''));
-  await source.writeArtefacts(outDir);
-  // The registry goes to the lake too, where AWS would land a scheduled export of the IoT registry.
-  for (const path of source.registryFiles) {
-    await pipeline.directS3.send(
-      new PutObjectCommand({
-        Bucket: TWIN_BUCKETS.raw,
-        Key: `${REGISTRY_PREFIX}/${basename(path)}`,
-        Body: await readFile(join(outDir, path)),
-        ContentType: 'application/x-ndjson',
-      }),
-    );
-  }
-  let complete: TwinSummary = summary;
+  // Whatever fails from here on, the stand-ins stop: a crashed run must not leave them serving.
+  let complete: TwinSummary | undefined;
   try {
+    const audit = await pipeline.audit(published, publishedAt);
+    const { conservation } = audit;
+
+    const groundTruth = source.groundTruth();
+    const alerts = sink.events.map(
+      (e) => e.detail as { rule: string; severity: string; deviceId: string; timestamp: string },
+    );
+    const criticalInjections = groundTruth.filter((g) => g.kind === 'smoke' || g.kind === 'water_leak');
+    const alerted = criticalInjections.filter((g) =>
+      alerts.some(
+        (a) =>
+          a.deviceId === g.deviceId &&
+          a.rule === (g.kind === 'smoke' ? 'smoke_detected' : 'water_leak_detected') &&
+          a.timestamp >= g.start &&
+          Date.parse(a.timestamp) <= Date.parse(g.end),
+      ),
+    );
+    const summary: TwinSummary = {
+      run: {
+        mode: options.payloadsFile ? 'payloads' : 'fleet',
+        ...source.describe,
+        devices: things.size,
+        interrupted,
+        wallSeconds: round((Date.now() - started) / 1000, 1),
+        outputDir: outDir,
+      },
+      published: { messages: published.length, readings: conservation.published, faults },
+      ...pipeline.counters(),
+      ...auditFigures(audit),
+      alerts: {
+        total: alerts.length,
+        byRule: countBy(alerts.map((a) => a.rule)),
+        bySeverity: countBy(alerts.map((a) => a.severity)),
+        criticalNotifications: sink.notifications.length,
+        injectedCriticalEvents: criticalInjections.length,
+        injectedCriticalEventsAlerted: alerted.length,
+      },
+      throughput: {
+        readingsPerSecond: Math.round(
+          conservation.published / Math.max(0.001, (drainedMs - firstPublishMs) / 1000),
+        ),
+      },
+    };
+
+    await writeFile(join(outDir, 'alerts.ndjson'), sink.events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    await source.writeArtefacts(outDir);
+    // The registry goes to the lake too, where AWS would land a scheduled export of the IoT registry.
+    for (const path of source.registryFiles) {
+      await pipeline.directS3.send(
+        new PutObjectCommand({
+          Bucket: TWIN_BUCKETS.raw,
+          Key: `${REGISTRY_PREFIX}/${basename(path)}`,
+          Body: await readFile(join(outDir, path)),
+          ContentType: 'application/x-ndjson',
+        }),
+      );
+    }
+    complete = summary;
     if ((options.batch ?? true) && !interrupted) {
       const weather = source.sites ? await landWeather(pipeline.directS3, source) : undefined;
       const batch = await runBatchStage({
@@ -283,9 +298,19 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
         });
         complete = { ...complete, warehouse };
       }
+      if ((options.models ?? true) && source.fleetStartMs !== undefined && source.fleetEndMs !== undefined) {
+        const models = await runModelQualityStage({
+          s3: pipeline.directS3,
+          curatedBucket: TWIN_BUCKETS.curated,
+          outDir,
+          fleetStart: new Date(source.fleetStartMs).toISOString(),
+          fleetEnd: new Date(source.fleetEndMs).toISOString(),
+        });
+        complete = { ...complete, models };
+      }
     }
   } finally {
-    await writeFile(join(outDir, 'summary.json'), `${JSON.stringify(complete, null, 2)}\n`);
+    if (complete) await writeFile(join(outDir, 'summary.json'), `${JSON.stringify(complete, null, 2)}\n`);
     await pipeline.close();
   }
   return complete;

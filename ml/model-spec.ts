@@ -18,6 +18,14 @@ export const MODEL_SPEC_PATH = join(dirname(fileURLToPath(import.meta.url)), 'mo
 export const MODEL_NAMES = ['anomaly', 'failure', 'energy'] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
 
+/** Where `sdap train` writes the trained models the repository carries (XGBoost JSON). */
+export const COMMITTED_MODELS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'models');
+
+/** The committed model of `name`: what the twin serves and the endpoints deploy. */
+export function committedModelPath(name: ModelName): string {
+  return join(COMMITTED_MODELS_DIR, `${name}.json`);
+}
+
 /**
  * Objectives the TypeScript scorer (`lambdas/shared/xgboost.ts`) can score. Tweedie suits energy: it
  * is never negative, often zero (HVAC off) and its spread grows with its level.
@@ -59,6 +67,10 @@ const openUnit = z
   .gt(0, { error: 'a number in (0, 1]' })
   .max(1, { error: 'a number in (0, 1]' });
 const nonNegative = z.number({ error: 'a number >= 0' }).min(0, { error: 'a number >= 0' });
+const openInterval = z
+  .number({ error: 'a number in (0, 1)' })
+  .gt(0, { error: 'a number in (0, 1)' })
+  .lt(1, { error: 'a number in (0, 1)' });
 
 /**
  * XGBoost 1.7's names, so they pass unchanged to `xgboost.train` and to the SageMaker built-in
@@ -95,6 +107,11 @@ const modelSchema = z
   .strictObject({
     description: z.string({ error: 'a description' }).min(1, { error: 'a description' }),
     objective: z.enum(MODEL_OBJECTIVES, { error: `one of ${MODEL_OBJECTIVES.join(', ')}` }),
+    /**
+     * A `binary:logistic` model's decision threshold: a score at or above it counts as positive
+     * (the stream raises a `model_anomaly` alert; `HighScoreShare` counts it).
+     */
+    threshold: openInterval.optional(),
     table: z.enum(MODEL_TABLES, { error: `one of ${MODEL_TABLES.join(', ')}` }),
     grain: z.string({ error: 'a description of one row' }).min(1, { error: 'a description of one row' }),
     label: z.string({ error: 'a description of the label' }).min(1, { error: 'a description of the label' }),
@@ -128,6 +145,13 @@ const modelSchema = z
         });
       }
     });
+    if (model.threshold !== undefined && model.objective !== 'binary:logistic') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['threshold'],
+        message: 'nothing: it applies to binary:logistic only',
+      });
+    }
     const { hyperparameters: h } = model;
     if (h.tweedie_variance_power !== undefined && model.objective !== 'reg:tweedie') {
       ctx.addIssue({

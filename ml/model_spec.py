@@ -118,6 +118,13 @@ def _model_problems(path, model):
     objective = model.get("objective", _MISSING)
     if objective not in OBJECTIVES:
         fail("objective", objective, "one of " + ", ".join(OBJECTIVES))
+    threshold = model.get("threshold", _MISSING)
+    if threshold is not _MISSING:
+        ok, expected = _number(lambda v: 0 < v < 1, "a number in (0, 1)")(threshold)
+        if not ok:
+            fail("threshold", threshold, expected)
+        elif objective != "binary:logistic":
+            fail("threshold", threshold, "nothing: it applies to binary:logistic only")
     table = model.get("table", _MISSING)
     if table not in TABLES:
         fail("table", table, "one of " + ", ".join(TABLES))

@@ -139,11 +139,18 @@ const RULES = [
   },
 ] as const satisfies readonly Rule[];
 
-export type AlertRuleId = (typeof RULES)[number]['id'];
+/**
+ * The alert of the anomaly model (scored by the validator when an endpoint is configured): a reading
+ * whose score is at or above the model's threshold, unless a rule above already alerted on it.
+ */
+export const MODEL_ANOMALY_RULE = { id: 'model_anomaly', severity: 'warning' } as const;
+
+export type AlertRuleId = (typeof RULES)[number]['id'] | typeof MODEL_ANOMALY_RULE.id;
 /** Every rule's id and severity, for documentation and dashboards. */
-export const ALERT_RULES: ReadonlyArray<{ id: AlertRuleId; severity: AlertSeverity }> = RULES.map(
-  ({ id, severity }) => ({ id, severity }),
-);
+export const ALERT_RULES: ReadonlyArray<{ id: AlertRuleId; severity: AlertSeverity }> = [
+  ...RULES.map(({ id, severity }) => ({ id, severity })),
+  MODEL_ANOMALY_RULE,
+];
 
 /** Evaluates every rule against one valid reading. */
 export function evaluateAlerts(reading: Reading): TelemetryAlert[] {
@@ -164,4 +171,28 @@ export function evaluateAlerts(reading: Reading): TelemetryAlert[] {
     });
   }
   return alerts;
+}
+
+/**
+ * The model's alert for a reading it scored at or above `threshold`: observed is the score, the
+ * message names the production variant that scored it.
+ */
+export function modelAnomalyAlert(
+  reading: Reading,
+  score: number,
+  threshold: number,
+  variant: string | undefined,
+): TelemetryAlert {
+  return {
+    alertId: `${reading.eventId}:${MODEL_ANOMALY_RULE.id}`,
+    rule: MODEL_ANOMALY_RULE.id,
+    severity: MODEL_ANOMALY_RULE.severity,
+    deviceId: reading.deviceId,
+    deviceType: reading.deviceType,
+    eventId: reading.eventId,
+    timestamp: reading.timestamp,
+    message: `Anomaly model (variant ${variant ?? 'unknown'}) scored a reading of ${reading.deviceId} at ${score.toFixed(3)}`,
+    observed: score,
+    threshold,
+  };
 }

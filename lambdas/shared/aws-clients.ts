@@ -5,6 +5,7 @@
  */
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { SNSClient } from '@aws-sdk/client-sns';
 
 export interface ValidatorClients {
@@ -21,6 +22,7 @@ export interface ClientOverrides {
   readonly s3Endpoint?: string;
   readonly eventBridgeEndpoint?: string;
   readonly snsEndpoint?: string;
+  readonly sageMakerRuntimeEndpoint?: string;
 }
 
 /**
@@ -67,4 +69,16 @@ export function createValidatorClients(overrides: ClientOverrides = {}): Validat
     }),
     sns: new SNSClient({ ...common, ...(overrides.snsEndpoint && { endpoint: overrides.snsEndpoint }) }),
   };
+}
+
+/**
+ * The SageMaker Runtime client of the anomaly scoring: one attempt per call, because the scorer
+ * retries itself (with its own timeout, backoff and circuit breaker); SDK retries underneath would
+ * multiply its attempts.
+ */
+export function createSageMakerRuntimeClient(overrides: ClientOverrides = {}): SageMakerRuntimeClient {
+  return new SageMakerRuntimeClient({
+    ...commonClientConfig(overrides, 1),
+    ...(overrides.sageMakerRuntimeEndpoint && { endpoint: overrides.sageMakerRuntimeEndpoint }),
+  });
 }

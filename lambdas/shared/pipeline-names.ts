@@ -10,6 +10,15 @@ export const VALIDATOR_ENV = {
   quarantineBucket: 'QUARANTINE_BUCKET_NAME',
   alertBus: 'ALERT_BUS_NAME',
   criticalAlertTopic: 'CRITICAL_ALERT_TOPIC_ARN',
+  /**
+   * Optional: the SageMaker endpoint serving the anomaly model. When set, the validator scores every
+   * batch's valid readings (and needs {@link VALIDATOR_ENV.curatedBucket}); unset, it runs the rules only.
+   */
+  anomalyEndpoint: 'ANOMALY_ENDPOINT_NAME',
+  /** The curated bucket, whose `device_baselines/` the scoring reads (required with an endpoint). */
+  curatedBucket: 'CURATED_BUCKET_NAME',
+  /** Optional: how long cached device baselines are used before they are read again (seconds). */
+  baselineMaxAgeSeconds: 'BASELINE_MAX_AGE_SECONDS',
 } as const;
 
 /** CloudWatch namespace of the pipeline's own (EMF) metrics. */
@@ -25,6 +34,29 @@ export const VALIDATOR_METRICS = {
   alertsRaised: 'AlertsRaised',
   recordsRetried: 'RecordsRetried',
 } as const;
+
+/**
+ * Metrics of the validator's anomaly scoring. Each carries the dimension `Model` (the model's name in
+ * `ml/models.json`) beside `service`; `RulesOnlyBatches` also `Reason` (why the batch was not scored).
+ * `HighScoreShare` is the percentage of a scored batch's rows at or above the model's threshold: a
+ * drift alarm watches it.
+ */
+export const SCORING_METRICS = {
+  rowsScored: 'RowsScored',
+  rowsRulesOnly: 'RowsRulesOnly',
+  rulesOnlyBatches: 'RulesOnlyBatches',
+  highScoreShare: 'HighScoreShare',
+} as const;
+export const SCORING_DIMENSIONS = { model: 'Model', reason: 'Reason' } as const;
+/** Times the device baselines of a day could not be read (missing partition or read error); dimension `service`. */
+export const BASELINE_METRICS = { unavailable: 'BaselinesUnavailable' } as const;
+
+/**
+ * The batch ETL's per-device baselines in the curated bucket:
+ * `device_baselines/event_date=YYYY-MM-DD/part-*.parquet`, the rows of day D valid from D+1 00:00
+ * to D+2 00:00 UTC (glue-scripts/sql/80_device_baselines.sql).
+ */
+export const DEVICE_BASELINES_PREFIX = 'device_baselines';
 
 /** EventBridge `source` and `detail-type` of a telemetry alert. */
 export const ALERT_EVENT_SOURCE = 'sdap.telemetry';

@@ -7,10 +7,11 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
-import { createValidatorClients } from '../shared/aws-clients.ts';
-import { requiredEnv } from '../shared/env.ts';
+import { createSageMakerRuntimeClient, createValidatorClients } from '../shared/aws-clients.ts';
+import { optionalPositiveIntegerEnv, requiredEnv } from '../shared/env.ts';
 import { logger, metrics } from '../shared/observability.ts';
 import { VALIDATOR_ENV, VALIDATOR_METRICS } from '../shared/pipeline-names.ts';
+import { type AnomalyScoring, createAnomalyScoring } from './anomaly-scoring.ts';
 import { type BatchOutcome, processKinesisBatch, type ValidatorDeps } from './process-batch.ts';
 
 /**
@@ -43,16 +44,41 @@ function record(outcome: BatchOutcome): void {
 
 let environmentDeps: ValidatorDeps | undefined;
 
-/** Dependencies of the deployed function, read once per execution environment. */
+/**
+ * Dependencies of the deployed function, read once per execution environment (so the baseline
+ * cache, the devices' signal history and the circuit breaker last as long as it does).
+ */
 function depsFromEnvironment(): ValidatorDeps {
-  environmentDeps ??= {
-    rawBucket: requiredEnv(VALIDATOR_ENV.rawBucket),
-    quarantineBucket: requiredEnv(VALIDATOR_ENV.quarantineBucket),
-    alertBusName: requiredEnv(VALIDATOR_ENV.alertBus),
-    criticalAlertTopicArn: requiredEnv(VALIDATOR_ENV.criticalAlertTopic),
-    clients: createValidatorClients(),
-  };
+  if (!environmentDeps) {
+    const clients = createValidatorClients();
+    const scoring = scoringFromEnvironment(clients.s3);
+    environmentDeps = {
+      rawBucket: requiredEnv(VALIDATOR_ENV.rawBucket),
+      quarantineBucket: requiredEnv(VALIDATOR_ENV.quarantineBucket),
+      alertBusName: requiredEnv(VALIDATOR_ENV.alertBus),
+      criticalAlertTopicArn: requiredEnv(VALIDATOR_ENV.criticalAlertTopic),
+      clients,
+      ...(scoring && { scoring }),
+    };
+  }
   return environmentDeps;
+}
+
+/** The anomaly scoring when the environment names an endpoint; none (rules only) otherwise. */
+export function scoringFromEnvironment(
+  s3: ValidatorDeps['clients']['s3'],
+  env: NodeJS.ProcessEnv = process.env,
+): AnomalyScoring | undefined {
+  const endpointName = env[VALIDATOR_ENV.anomalyEndpoint]?.trim();
+  if (!endpointName) return undefined;
+  const maxAgeSeconds = optionalPositiveIntegerEnv(VALIDATOR_ENV.baselineMaxAgeSeconds, env);
+  return createAnomalyScoring({
+    endpointName,
+    curatedBucket: requiredEnv(VALIDATOR_ENV.curatedBucket, env),
+    s3,
+    sageMakerRuntime: createSageMakerRuntimeClient(),
+    ...(maxAgeSeconds !== undefined && { baselineMaxAgeMs: maxAgeSeconds * 1000 }),
+  });
 }
 
 export const handler = createHandler(depsFromEnvironment);

@@ -6,6 +6,10 @@
  *
  * Invalid data is a success (quarantined, reported processed); only transient failures of S3,
  * EventBridge or SNS make a record fail. Nothing here throws for a record's content.
+ *
+ * With an anomaly endpoint configured (`ValidatorDeps.scoring`), the valid readings are scored after
+ * validation and the model's alerts join the rules' (see anomaly-scoring.ts); scoring never fails a
+ * record: when the endpoint cannot score, the batch completes with the rules' alerts only.
  */
 import { PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -26,6 +30,12 @@ import {
 } from '../shared/lake-objects.ts';
 import { ALERT_DETAIL_TYPE, ALERT_EVENT_SOURCE } from '../shared/pipeline-names.ts';
 import type { IngestFields } from '../shared/raw-record.ts';
+import {
+  type AnomalyScoring,
+  type BatchReading,
+  type ScoringSummary,
+  scoreReadings,
+} from './anomaly-scoring.ts';
 
 /** Where the validator writes. Resolved from the environment in Lambda, from the twin locally. */
 export interface ValidatorTargets {
@@ -37,6 +47,8 @@ export interface ValidatorTargets {
 
 export interface ValidatorDeps extends ValidatorTargets {
   readonly clients: ValidatorClients;
+  /** The anomaly model's scoring; without it the validator raises the rules' alerts only. */
+  readonly scoring?: AnomalyScoring;
 }
 
 /** What one batch did, for metrics, logs and the twin's summary. */
@@ -52,6 +64,8 @@ export interface BatchOutcome {
   readonly alerts: readonly TelemetryAlert[];
   /** Records reported in `batchItemFailures`, with the first error that failed each. */
   readonly failed: ReadonlyArray<{ sequenceNumber: string; error: string }>;
+  /** How the valid readings were scored (only with an anomaly endpoint configured). */
+  readonly scoring?: ScoringSummary;
 }
 
 /** PutEvents accepts at most 10 entries a call. */
@@ -79,6 +93,8 @@ export interface PlannedObject {
  */
 export interface BatchPlan {
   readonly records: readonly DecodedRecord[];
+  /** The valid readings, without in-batch duplicates, in the order of their records. */
+  readonly readings: readonly BatchReading[];
   readonly objects: readonly PlannedObject[];
   readonly alerts: ReadonlyArray<{ alert: TelemetryAlert; recordIndex: number }>;
   readonly duplicatesDropped: number;
@@ -86,7 +102,7 @@ export interface BatchPlan {
 
 export function planBatch(event: KinesisStreamEvent, targets: ValidatorTargets): BatchPlan {
   const records = event.Records.map(decodeRecord);
-  const { groups, duplicatesDropped } = groupValidReadings(records);
+  const { groups, readings, duplicatesDropped } = groupValidReadings(records);
   const objects: PlannedObject[] = [];
   const alerts: Array<{ alert: TelemetryAlert; recordIndex: number }> = [];
   for (const [partitionPath, group] of groups) {
@@ -116,7 +132,7 @@ export function planBatch(event: KinesisStreamEvent, targets: ValidatorTargets):
       recordIndices: [index],
     });
   });
-  return { records, objects, alerts, duplicatesDropped };
+  return { records, readings, objects, alerts, duplicatesDropped };
 }
 
 /**
@@ -152,14 +168,27 @@ function alertObjects(
 }
 
 /** Writes a plan; a record fails when any write holding its readings, rejections or alerts fails. */
-export async function executePlan(plan: BatchPlan, deps: ValidatorDeps): Promise<BatchOutcome> {
+export async function executePlan(
+  plan: BatchPlan,
+  deps: ValidatorDeps,
+  scoring?: ScoringSummary,
+): Promise<BatchOutcome> {
+  return summarise(plan, await writePlan(plan.objects, plan.alerts, deps), scoring);
+}
+
+/** The writes of objects and alerts: the first error of each record that a failed write holds. */
+async function writePlan(
+  objects: readonly PlannedObject[],
+  alerts: BatchPlan['alerts'],
+  deps: ValidatorDeps,
+): Promise<Map<number, string>> {
   const failures = new Map<number, string>();
   const fail = (index: number, error: unknown) => {
     if (!failures.has(index))
       failures.set(index, error instanceof Error ? `${error.name}: ${error.message}` : String(error));
   };
   await Promise.all([
-    ...plan.objects.map((object) =>
+    ...objects.map((object) =>
       deps.clients.s3
         .send(
           new PutObjectCommand({
@@ -173,19 +202,40 @@ export async function executePlan(plan: BatchPlan, deps: ValidatorDeps): Promise
           for (const index of object.recordIndices) fail(index, error);
         }),
     ),
-    publishAlerts(deps, plan.alerts, fail),
+    publishAlerts(deps, alerts, fail),
   ]);
-  return summarise(plan, failures);
+  return failures;
 }
 
 export async function processKinesisBatch(
   event: KinesisStreamEvent,
   deps: ValidatorDeps,
 ): Promise<BatchOutcome> {
-  return executePlan(planBatch(event, deps), deps);
+  const plan = planBatch(event, deps);
+  if (!deps.scoring) return executePlan(plan, deps);
+  // Ingestion does not wait for the model: the readings, rejections and rules' alerts are written
+  // while the batch is scored; the model's alerts (in their own objects) follow.
+  const [failures, scored] = await Promise.all([
+    writePlan(plan.objects, plan.alerts, deps),
+    scoreReadings(plan.readings, plan.alerts, deps.scoring),
+  ]);
+  const modelObjects = alertObjects(scored.alerts, plan.records, deps.rawBucket);
+  for (const [index, error] of await writePlan(modelObjects, scored.alerts, deps)) {
+    if (!failures.has(index)) failures.set(index, error);
+  }
+  const scoredPlan: BatchPlan = {
+    ...plan,
+    objects: [...plan.objects, ...modelObjects],
+    alerts: [...plan.alerts, ...scored.alerts],
+  };
+  return summarise(scoredPlan, failures, scored.summary);
 }
 
-function summarise(plan: BatchPlan, failures: ReadonlyMap<number, string>): BatchOutcome {
+function summarise(
+  plan: BatchPlan,
+  failures: ReadonlyMap<number, string>,
+  scoring: ScoringSummary | undefined,
+): BatchOutcome {
   const quarantinedByCode: Partial<Record<RejectionCode, number>> = {};
   let readings = 0;
   let valid = 0;
@@ -215,6 +265,7 @@ function summarise(plan: BatchPlan, failures: ReadonlyMap<number, string>): Batc
     duplicatesDropped: plan.duplicatesDropped,
     alerts: plan.alerts.map(({ alert }) => alert),
     failed,
+    ...(scoring && { scoring }),
   };
 }
 
@@ -261,9 +312,11 @@ interface RawGroup {
 /** Valid readings by raw partition, dropping readings whose eventId the batch already carried. */
 function groupValidReadings(decoded: readonly DecodedRecord[]): {
   groups: Map<string, RawGroup>;
+  readings: BatchReading[];
   duplicatesDropped: number;
 } {
   const groups = new Map<string, RawGroup>();
+  const readings: BatchReading[] = [];
   const seen = new Set<string>();
   let duplicatesDropped = 0;
   decoded.forEach(({ record, arrivalMs, shardId, classified }, index) => {
@@ -284,6 +337,7 @@ function groupValidReadings(decoded: readonly DecodedRecord[]): {
         continue;
       }
       seen.add(reading.eventId);
+      readings.push({ reading, recordIndex: index });
       const partitionPath = rawPartitionPath(reading.deviceType, arrivalMs);
       let group = groups.get(partitionPath);
       if (!group) {
@@ -298,7 +352,7 @@ function groupValidReadings(decoded: readonly DecodedRecord[]): {
       group.recordIndices.push(index);
     }
   });
-  return { groups, duplicatesDropped };
+  return { groups, readings, duplicatesDropped };
 }
 
 /** `,"ingestArrivedAt":...}` + newline: the ingest fields closing a raw line. */

@@ -66,6 +66,7 @@ describe('ml/models.json', () => {
     expect(spec.models.failure.objective).toBe('binary:logistic');
     expect(spec.models.energy.objective).toBe('reg:tweedie');
     expect(spec.models.energy.deviceTypes).toEqual(['thermostat']);
+    expect(spec.models.anomaly.threshold).toBe(0.5);
   });
 
   it('takes every ml_features model feature from a column the ETL writes', () => {
@@ -217,6 +218,18 @@ describe('the model spec checks (TypeScript and Python)', () => {
       'models.energy.features.0.name',
       'Hour-of-day',
       'models.energy.features.0.name: received "Hour-of-day", expected a snake_case name',
+    ],
+    [
+      'a threshold outside (0, 1)',
+      'models.anomaly.threshold',
+      1,
+      'models.anomaly.threshold: received 1, expected a number in (0, 1)',
+    ],
+    [
+      'a threshold on a regression model',
+      'models.energy.threshold',
+      0.5,
+      'models.energy.threshold: received 0.5, expected nothing: it applies to binary:logistic only',
     ],
     [
       'a derived feature in an ml_features model',
