@@ -158,6 +158,8 @@ export function evaluateFailure(
 
 export interface EnergyQuality {
   readonly thermostatHours: number;
+  /** The hours of the thermostat-days forecast whole (24 hours): the ones the figures rest on. */
+  readonly completeThermostatHours: number;
   readonly thermostatDays: { readonly pairs: number; readonly model: number; readonly seasonalNaive: number };
   readonly siteDays: { readonly pairs: number; readonly model: number; readonly seasonalNaive: number };
   /** Thermostat-days left out because their actual energy was 0 (MAPE is undefined there). */
@@ -174,9 +176,18 @@ export function evaluateEnergy(
   rows: readonly ScoredRow[],
   siteOf: (deviceId: string) => string | undefined,
 ): EnergyQuality {
+  // A day's forecast is judged whole: a thermostat-day counts only with all 24 of its hours (a
+  // partial day's small total would make its percentage error meaningless).
+  const forecastDay = (row: ScoredRow) => new Date(Date.parse(row.time) + 86_400_000).toISOString().slice(0, 10);
+  const hoursOfDay = new Map<string, number>();
+  for (const row of rows) {
+    const key = `${row.deviceId}|${forecastDay(row)}`;
+    hoursOfDay.set(key, (hoursOfDay.get(key) ?? 0) + 1);
+  }
+  const complete = rows.filter((row) => hoursOfDay.get(`${row.deviceId}|${forecastDay(row)}`) === 24);
   const totals = (key: (row: ScoredRow) => string | undefined) => {
     const groups = new Map<string, { actual: number; model: number; naive: number }>();
-    for (const row of rows) {
+    for (const row of complete) {
       const id = key(row);
       if (id === undefined) continue;
       const group = groups.get(id) ?? { actual: 0, model: 0, naive: 0 };
@@ -202,8 +213,6 @@ export function evaluateEnergy(
       zeros: modelError.zeroActuals,
     };
   };
-  const forecastDay = (row: ScoredRow) =>
-    new Date(Date.parse(row.time) + 86_400_000).toISOString().slice(0, 10);
   const thermostat = totals((row) => `${row.deviceId}|${forecastDay(row)}`);
   const site = totals((row) => {
     const siteId = siteOf(row.deviceId);
@@ -211,6 +220,7 @@ export function evaluateEnergy(
   });
   return {
     thermostatHours: rows.length,
+    completeThermostatHours: complete.length,
     thermostatDays: {
       pairs: thermostat.pairs,
       model: thermostat.model,

@@ -150,6 +150,9 @@ const DERIVED: Readonly<Record<string, (input: FeatureInput) => FeatureValue>> =
     reading.value === 1
       ? 1
       : 0,
+  /** Thermostats: ambient minus target temperature, the gap the HVAC works to close; missing for others. */
+  temperature_gap_c: ({ reading }) =>
+    reading.deviceType === 'thermostat' ? reading.ambientTemperatureC - reading.targetTemperatureC : null,
   /**
    * The reading's signal minus the previous reading's, when the previous reading carries a signal
    * and is at most an hour older; else missing.

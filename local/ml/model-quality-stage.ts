@@ -159,32 +159,32 @@ const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 /** The summary's lines for the models. */
 export function formatModelQuality(summary: ModelQualitySummary): string[] {
   const lines = [
-    `models         committed models scored on this run (${summary.period.from} .. ${summary.period.to}), unseen in training`,
+    `  models         committed models scored on this run (${summary.period.from} .. ${summary.period.to}), unseen in training`,
   ];
   const { anomaly, failure, energy } = summary;
   if (anomaly) {
     lines.push(
-      `  anomaly      F1 ${ratio(anomaly.model.f1)} (precision ${ratio(anomaly.model.precision)}, recall ${ratio(anomaly.model.recall)}) over ${anomaly.rows} readings, ${anomaly.positives} anomalous; rules-only F1 ${ratio(anomaly.rulesOnly.f1)}; target F1 >= 0.80 and above rules-only: ${verdict(anomaly.targetMet)}`,
+      `                 anomaly  F1 ${ratio(anomaly.model.f1)} (precision ${ratio(anomaly.model.precision)}, recall ${ratio(anomaly.model.recall)}) over ${anomaly.rows} readings, ${anomaly.positives} anomalous; rules-only F1 ${ratio(anomaly.rulesOnly.f1)}; target F1 >= 0.80 and above rules-only: ${verdict(anomaly.targetMet)}`,
     );
   }
   if (failure) {
     lines.push(
-      `  failure      ROC-AUC ${ratio(failure.model.rocAuc)} over ${failure.deviceHours} device-hours; precision ${ratio(failure.model.precisionAtK)} among the ${failure.k} riskiest devices; ${failure.model.failuresWarned} of ${failure.failedDevices} failures warned, median lead ${Number.isFinite(failure.model.medianLeadTimeHours) ? `${failure.model.medianLeadTimeHours.toFixed(1)} h` : 'n/a'}; rules-only ROC-AUC ${ratio(failure.rulesOnly.rocAuc)}; target ROC-AUC >= 0.85: ${verdict(failure.targetMet)}`,
+      `                 failure  ROC-AUC ${ratio(failure.model.rocAuc)} over ${failure.deviceHours} device-hours; precision ${ratio(failure.model.precisionAtK)} among the ${failure.k} riskiest devices; ${failure.model.failuresWarned} of ${failure.failedDevices} failures warned, median lead ${Number.isFinite(failure.model.medianLeadTimeHours) ? `${failure.model.medianLeadTimeHours.toFixed(1)} h` : 'n/a'}; rules-only ROC-AUC ${ratio(failure.rulesOnly.rocAuc)}; target ROC-AUC >= 0.85: ${verdict(failure.targetMet)}`,
     );
   }
   if (energy) {
     lines.push(
-      `  energy       next-day MAPE ${percent(energy.thermostatDays.model)} per thermostat-day (${energy.thermostatDays.pairs}), ${percent(energy.siteDays.model)} per site-day (${energy.siteDays.pairs}); seasonal-naive ${percent(energy.thermostatDays.seasonalNaive)} and ${percent(energy.siteDays.seasonalNaive)}; target below seasonal-naive: ${verdict(energy.targetMet)}`,
+      `                 energy   next-day MAPE ${percent(energy.thermostatDays.model)} per thermostat-day (${energy.thermostatDays.pairs}), ${percent(energy.siteDays.model)} per site-day (${energy.siteDays.pairs}); seasonal-naive ${percent(energy.thermostatDays.seasonalNaive)} and ${percent(energy.siteDays.seasonalNaive)}; target below seasonal-naive: ${verdict(energy.targetMet)}`,
     );
   }
   for (const [name, reason] of Object.entries(summary.notMeasured))
-    lines.push(`  ${name.padEnd(12)} not measured: ${reason}`);
+    lines.push(`${' '.repeat(17)}${name.padEnd(8)} not measured: ${reason}`);
   const trained = Object.values(summary.atTraining);
   if (trained.length > 0) {
     lines.push(
-      '  at training  the same figures on the hold-out days of the run that trained each model (ml/models/runs.ndjson)',
+      `${' '.repeat(17)}at training: the same figures on the hold-out days of the run that trained each model (ml/models/runs.ndjson)`,
     );
-    for (const figures of trained) lines.push(`    ${trainingLine(figures)}`);
+    for (const figures of trained) lines.push(`${' '.repeat(19)}${trainingLine(figures)}`);
   }
   return lines;
 }

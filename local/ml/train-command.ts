@@ -262,9 +262,11 @@ export async function trainOnTwin(
   log: (line: string) => void = () => {},
 ): Promise<TrainingRunRecord[]> {
   const end = hourCeil(new Date(twin.fleetEnd));
+  // The hold-out starts at a UTC midnight, so that it holds whole days to forecast.
+  const day = 86_400_000;
   const window: TrainingWindow = {
     start: hourFloor(new Date(twin.fleetStart)),
-    splitAt: new Date(end.getTime() - options.holdoutHours * 3_600_000),
+    splitAt: new Date(Math.floor((end.getTime() - options.holdoutHours * 3_600_000) / day) * day),
     end,
   };
   if (window.splitAt <= window.start) {

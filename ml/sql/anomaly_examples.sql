@@ -101,6 +101,9 @@ SELECT
   x.failed_attempts,
   CASE WHEN x.lock_state = 'jammed' THEN 1 ELSE 0 END AS lock_jammed,
   CASE WHEN x.sensor_kind IN ('smoke', 'water_leak') AND x.value = 1 THEN 1 ELSE 0 END AS sensor_alarm,
+  CASE WHEN x.device_type = 'thermostat' THEN x.ambient_temperature_c - x.target_temperature_c END AS temperature_gap_c,
+  CASE WHEN x.hvac_mode = 'heat' THEN 1 ELSE 0 END AS hvac_heating,
+  CASE WHEN x.hvac_mode = 'cool' THEN 1 ELSE 0 END AS hvac_cooling,
   x.signal_delta_prev,
   x.signal_repeats
 FROM x

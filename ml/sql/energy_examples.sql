@@ -2,8 +2,10 @@
 -- hour of the next day is known; the label is that hour's energy_wh. The seasonal-naive forecast
 -- of the label is the hour's own energy_wh (the same hour, one day earlier), a feature of the model.
 --
--- Split by time, like the failure model: an hour is 'train' only when the hour it forecasts ends
--- by split_at; hours from split_at on are 'holdout'; the day in between is left out (purged).
+-- Split by the time of the hour forecast, never by row: an example is 'holdout' when the hour it
+-- forecasts starts at or after split_at, 'train' when that hour ends by split_at. A hold-out
+-- forecast is made, as a deployed one would be, from the day before it (which may be a training
+-- day): the seasonal-naive forecast is made from the same data.
 SELECT
   x.split,
   x.device_id,
@@ -26,7 +28,7 @@ FROM (
     f.*,
     CASE
       WHEN f.hour_start + INTERVAL 25 HOURS <= w.split_at THEN 'train'
-      WHEN f.hour_start >= w.split_at THEN 'holdout'
+      WHEN f.hour_start + INTERVAL 24 HOURS >= w.split_at THEN 'holdout'
     END AS split,
     CAST(n.energy_wh AS DOUBLE) AS label
   FROM ml_features AS f

@@ -70,18 +70,24 @@ describe('evaluateFailure', () => {
 
 describe('evaluateEnergy', () => {
   it('sums hourly forecasts into thermostat-days and site-days of the forecast day and compares MAPE with seasonal-naive', () => {
-    // Prepare: two thermostats of one site, two hours each, forecasting 2026-01-02.
+    // Prepare: two thermostats of one site forecasting all 24 hours of 2026-01-02, and a third
+    // with only two of its hours (a partial day: left out).
+    const day = (device: string, label: number, score: number, baseline: number) =>
+      Array.from({ length: 24 }, (_, h) =>
+        row(device, `2026-01-01T${String(h).padStart(2, '0')}:00:00.000Z`, label / 24, score / 24, baseline / 24),
+      );
     const rows = [
-      row('t1', '2026-01-01T10:00:00.000Z', 60, 55, 40),
-      row('t1', '2026-01-01T11:00:00.000Z', 40, 45, 40),
-      row('t2', '2026-01-01T10:00:00.000Z', 50, 40, 100),
-      row('t2', '2026-01-01T11:00:00.000Z', 50, 50, 100),
+      ...day('t1', 100, 100, 80),
+      ...day('t2', 100, 90, 200),
+      row('t3', '2026-01-01T10:00:00.000Z', 1, 50, 1),
+      row('t3', '2026-01-01T11:00:00.000Z', 1, 50, 1),
     ];
 
     // Act
     const quality = evaluateEnergy(rows, () => 'site-1');
 
     // Assess: t1 100 vs 100 (0 %), t2 100 vs 90 (10 %): 5 %; naive t1 80 (20 %), t2 200 (100 %): 60 %.
+    expect(quality).toMatchObject({ thermostatHours: 50, completeThermostatHours: 48 });
     expect(quality.thermostatDays.pairs).toBe(2);
     expect(quality.thermostatDays.model).toBeCloseTo(5, 10);
     expect(quality.thermostatDays.seasonalNaive).toBeCloseTo(60, 10);

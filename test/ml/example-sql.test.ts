@@ -228,15 +228,17 @@ describe('failure and energy examples', () => {
     ]);
   });
 
-  it("pairs a thermostat-hour with the same hour of the next day as its label, split by the label's time", async () => {
+  it("pairs a thermostat-hour with the same hour of the next day as its label, split by the forecast hour's time", async () => {
     // Act
     const rows = await examples('energy');
 
-    // Assess: 01:00 on the 5th has no next-day hour; 03:00 on the 5th forecasts an hour after
-    // split_at from before it (purged); 00:00 on the 6th has no next-day hour; 03:00 on the 6th is
-    // hold-out and its next day lies inside the window.
+    // Assess: 00:00 on the 5th forecasts 00:00 on the 6th, before split_at (train); 01:00 on the
+    // 5th has no next-day hour; 03:00 on the 5th forecasts 03:00 on the 6th, after split_at
+    // (hold-out, from a training day's features); 00:00 on the 6th has no next-day hour; 03:00 on
+    // the 6th forecasts inside the window (hold-out).
     expect(rows.map((r) => [r.example_time, r.split, r.label, r.energy_wh])).toEqual([
       ['2026-01-05T00:00:00', 'train', 120, 100],
+      ['2026-01-05T03:00:00', 'holdout', 90, 80],
       ['2026-01-06T03:00:00', 'holdout', 95, 90],
     ]);
   });
