@@ -356,12 +356,84 @@ export interface QuickSightSettings {
 }
 
 /**
- * Switches for the costly parts that later work adds (SageMaker endpoints). Not used yet: it exists
- * so stage files can already say what they want. The ETL's, the warehouse's and QuickSight's
- * switches are `etl.enabled`, `warehouse.enabled` and `quicksight.enabled`.
+ * The SageMaker real-time endpoints, one per model of `ml/models.json` (`sdap-<stage>-<model>`), each
+ * serving its committed model (`ml/models/<model>.json`) on the built-in XGBoost container.
  */
-export interface FeatureToggles {
-  readonly endpoints: boolean;
+export interface ModelEndpointSettings {
+  /**
+   * Deploys the endpoints and their alarms. Endpoints bill every instance-hour whether called or not
+   * (AWS-FACTS, unverified: about $85 a month for one ml.m5.large; prod's defaults run six), so dev
+   * leaves them off.
+   * @default {@link DEV_ENDPOINTS_ENABLED} = false in dev; {@link PROD_ENDPOINTS_ENABLED} = true in prod
+   */
+  readonly enabled: boolean;
+  /**
+   * Instance type of every variant, `ml.<family>.<size>`. Types with local NVMe storage (such as
+   * ml.m5d, ml.c5d, ml.g4dn, ml.g5) refuse the endpoint configuration's KMS key. Changing it on a live
+   * endpoint fails while autoscaling is registered (see the README).
+   * @default {@link DEV_ENDPOINT_INSTANCE_TYPE} = "ml.t2.medium" in dev; {@link PROD_ENDPOINT_INSTANCE_TYPE} = "ml.m5.large" in prod
+   */
+  readonly instanceType: string;
+  /**
+   * Instances each variant starts with, and the least autoscaling keeps (1 to 100). A stage that
+   * retains its data (`removalPolicy: retain`) needs at least 2: SageMaker spreads a variant's
+   * instances over Availability Zones, and one instance is one failure away from an outage.
+   * @default {@link DEV_ENDPOINT_INSTANCE_COUNT} = 1 in dev; {@link PROD_ENDPOINT_INSTANCE_COUNT} = 2 in prod
+   */
+  readonly instanceCount: number;
+  /**
+   * The most instances autoscaling may run per variant, from `instanceCount` to 100.
+   * @default {@link DEV_ENDPOINT_MAX_INSTANCE_COUNT} = 2 in dev; {@link PROD_ENDPOINT_MAX_INSTANCE_COUNT} = 4 in prod
+   */
+  readonly maxInstanceCount: number;
+  /**
+   * Invocations per instance and minute that target tracking (`SageMakerVariantInvocationsPerInstance`)
+   * holds each variant at, 1 to 1000000. Re-derive it from a load test: about half the highest rate
+   * one instance sustains, times 60.
+   * @default {@link DEFAULT_ENDPOINT_TARGET_INVOCATIONS_PER_INSTANCE} = 1000
+   */
+  readonly targetInvocationsPerInstance: number;
+  /**
+   * Percent of requests (0 to 50) routed to a `challenger` variant beside the `champion`, which gets
+   * the rest; 0 deploys the champion alone.
+   * @default {@link DEFAULT_CHALLENGER_TRAFFIC_PERCENT} = 0
+   */
+  readonly challengerTrafficPercent: number;
+  /**
+   * Percent of requests (0 to 100) whose input and output the endpoints capture into the raw bucket's
+   * `ml-data-capture/<model>/`; 0 captures nothing.
+   * @default {@link DEV_DATA_CAPTURE_PERCENT} = 100 in dev; {@link PROD_DATA_CAPTURE_PERCENT} = 10 in prod
+   */
+  readonly dataCapturePercent: number;
+}
+
+/**
+ * The scheduled retraining of the models (the training workflow reads these keys; this module only
+ * validates them).
+ */
+export interface ModelTrainingSettings {
+  /**
+   * Deploys the training workflow and its schedule; needs `ml.endpoints.enabled`, and is switched off
+   * with it unless the stage sets it.
+   * @default {@link DEV_TRAINING_ENABLED} = false in dev; {@link PROD_TRAINING_ENABLED} = true in prod
+   */
+  readonly enabled: boolean;
+  /**
+   * When training runs, as an EventBridge Scheduler expression in UTC.
+   * @default {@link DEFAULT_TRAINING_SCHEDULE_EXPRESSION} = "cron(0 3 ? * MON *)"
+   */
+  readonly scheduleExpression: string;
+  /**
+   * Instance type of the training jobs, `ml.<family>.<size>`.
+   * @default {@link DEFAULT_TRAINING_INSTANCE_TYPE} = "ml.m5.xlarge"
+   */
+  readonly instanceType: string;
+}
+
+/** Machine learning: the models' endpoints and their retraining. */
+export interface MlSettings {
+  readonly endpoints: ModelEndpointSettings;
+  readonly training: ModelTrainingSettings;
 }
 
 /** Everything a stage can set. */
@@ -387,8 +459,7 @@ export interface StageSettings {
   readonly quicksight: QuickSightSettings;
   /** Who the alarms e-mail; may be empty. @default {@link DEFAULT_ON_CALL_EMAILS} = [] */
   readonly onCallEmails: readonly string[];
-  /** @default {@link DEFAULT_FEATURES} = {"endpoints":false} */
-  readonly features: FeatureToggles;
+  readonly ml: MlSettings;
 }
 
 /** A validated stage configuration. */
@@ -503,7 +574,6 @@ export const DEFAULT_ETL_BACKFILL_EXECUTION_CLASS: EtlExecutionClass = 'FLEX';
 
 export const DEFAULT_IOT_LOGGING: IotLoggingSettings = { enabled: true, level: 'WARN' };
 export const DEFAULT_ON_CALL_EMAILS: readonly string[] = [];
-export const DEFAULT_FEATURES: FeatureToggles = { endpoints: false };
 
 export const DEV_WAREHOUSE_ENABLED = false;
 export const PROD_WAREHOUSE_ENABLED = true;
@@ -527,6 +597,59 @@ const DEFAULT_QUICKSIGHT: QuickSightSettings = {
   groupName: DEFAULT_QUICKSIGHT_GROUP_NAME,
   namespace: DEFAULT_QUICKSIGHT_NAMESPACE,
 };
+
+export const DEV_ENDPOINTS_ENABLED = false;
+export const PROD_ENDPOINTS_ENABLED = true;
+/** The smallest general type: dev traffic is a few calls a second at most. */
+export const DEV_ENDPOINT_INSTANCE_TYPE = 'ml.t2.medium';
+/** Two vCPUs and no burst credits to run out of under steady stream traffic. */
+export const PROD_ENDPOINT_INSTANCE_TYPE = 'ml.m5.large';
+export const DEV_ENDPOINT_INSTANCE_COUNT = 1;
+/** The least a production variant may run (RELIABILITY: >= 2 instances in production). */
+export const PROD_ENDPOINT_INSTANCE_COUNT = 2;
+/** The fewest instances a stage that retains its data may run per variant. */
+export const MIN_RETAINED_STAGE_ENDPOINT_INSTANCE_COUNT = 2;
+export const DEV_ENDPOINT_MAX_INSTANCE_COUNT = 2;
+/** Twice the minimum: room for a surge (a replay of the stream) without an unbounded bill. */
+export const PROD_ENDPOINT_MAX_INSTANCE_COUNT = 4;
+/**
+ * A conservative start until a load test says otherwise: scoring a batch of 100 readings takes about
+ * 25 ms of one core (xgboost 1.7.4, a model the size of the anomaly model's 200 trees of depth 6,
+ * CSV parsing included), so a two-vCPU instance answers well over 30 calls a second; 1000 a minute
+ * (about 17 a second) keeps each instance near half of that.
+ */
+export const DEFAULT_ENDPOINT_TARGET_INVOCATIONS_PER_INSTANCE = 1000;
+export const DEFAULT_CHALLENGER_TRAFFIC_PERCENT = 0;
+/** The highest share a challenger may take: above it, the challenger would be the champion. */
+export const MAX_CHALLENGER_TRAFFIC_PERCENT = 50;
+/** Dev traffic is small: capture all of it to see what the models receive. */
+export const DEV_DATA_CAPTURE_PERCENT = 100;
+/** A tenth of the stream's batches is ample for drift analysis at a tenth of the S3 writes. */
+export const PROD_DATA_CAPTURE_PERCENT = 10;
+const endpointDefaults = (stage: StageName): ModelEndpointSettings => ({
+  enabled: stage === 'prod' ? PROD_ENDPOINTS_ENABLED : DEV_ENDPOINTS_ENABLED,
+  instanceType: stage === 'prod' ? PROD_ENDPOINT_INSTANCE_TYPE : DEV_ENDPOINT_INSTANCE_TYPE,
+  instanceCount: stage === 'prod' ? PROD_ENDPOINT_INSTANCE_COUNT : DEV_ENDPOINT_INSTANCE_COUNT,
+  maxInstanceCount: stage === 'prod' ? PROD_ENDPOINT_MAX_INSTANCE_COUNT : DEV_ENDPOINT_MAX_INSTANCE_COUNT,
+  targetInvocationsPerInstance: DEFAULT_ENDPOINT_TARGET_INVOCATIONS_PER_INSTANCE,
+  challengerTrafficPercent: DEFAULT_CHALLENGER_TRAFFIC_PERCENT,
+  dataCapturePercent: stage === 'prod' ? PROD_DATA_CAPTURE_PERCENT : DEV_DATA_CAPTURE_PERCENT,
+});
+
+export const DEV_TRAINING_ENABLED = false;
+export const PROD_TRAINING_ENABLED = true;
+/** Mondays at 03:00 UTC: a week of new data, and a quiet hour to evaluate and deploy in. */
+export const DEFAULT_TRAINING_SCHEDULE_EXPRESSION = 'cron(0 3 ? * MON *)';
+/**
+ * Four vCPUs (the hist method uses them all) and 16 GiB: three months of device-hours of 10,000
+ * devices (about 22 million rows of 28 features, 2.4 GB as float32) fit in memory.
+ */
+export const DEFAULT_TRAINING_INSTANCE_TYPE = 'ml.m5.xlarge';
+const trainingDefaults = (stage: StageName): ModelTrainingSettings => ({
+  enabled: stage === 'prod' ? PROD_TRAINING_ENABLED : DEV_TRAINING_ENABLED,
+  scheduleExpression: DEFAULT_TRAINING_SCHEDULE_EXPRESSION,
+  instanceType: DEFAULT_TRAINING_INSTANCE_TYPE,
+});
 
 /** The built-in settings of each stage, before context overrides. */
 export const STAGE_DEFAULTS: Readonly<Record<StageName, StageSettings>> = {
@@ -567,7 +690,7 @@ export const STAGE_DEFAULTS: Readonly<Record<StageName, StageSettings>> = {
     warehouse: warehouseDefaults(DEV_WAREHOUSE_ENABLED),
     quicksight: DEFAULT_QUICKSIGHT,
     onCallEmails: DEFAULT_ON_CALL_EMAILS,
-    features: DEFAULT_FEATURES,
+    ml: { endpoints: endpointDefaults('dev'), training: trainingDefaults('dev') },
   },
   prod: {
     removalPolicy: PROD_REMOVAL_POLICY,
@@ -606,7 +729,7 @@ export const STAGE_DEFAULTS: Readonly<Record<StageName, StageSettings>> = {
     warehouse: warehouseDefaults(PROD_WAREHOUSE_ENABLED),
     quicksight: DEFAULT_QUICKSIGHT,
     onCallEmails: DEFAULT_ON_CALL_EMAILS,
-    features: DEFAULT_FEATURES,
+    ml: { endpoints: endpointDefaults('prod'), training: trainingDefaults('prod') },
   },
 };
 
@@ -809,6 +932,48 @@ const quickSightSchema = z
     }
   });
 
+const instanceTypeExpected = 'a SageMaker instance type: ml.<family>.<size>, such as ml.m5.large';
+const instanceTypeSchema = z
+  .string({ error: instanceTypeExpected })
+  .regex(/^ml\.[a-z][a-z0-9-]*\.[a-z0-9]+$/, { error: instanceTypeExpected });
+const endpointsSchema = z
+  .strictObject(
+    {
+      enabled: flag,
+      instanceType: instanceTypeSchema,
+      instanceCount: integer(1, 100),
+      maxInstanceCount: integer(1, 100),
+      targetInvocationsPerInstance: integer(1, 1_000_000, 'a whole number of invocations a minute'),
+      challengerTrafficPercent: integer(0, MAX_CHALLENGER_TRAFFIC_PERCENT, 'a whole percent'),
+      dataCapturePercent: integer(0, 100, 'a whole percent'),
+    },
+    { error: 'an object of endpoint settings' },
+  )
+  .superRefine((endpoints, ctx) => {
+    const { instanceCount, maxInstanceCount } = endpoints;
+    if (
+      Number.isInteger(instanceCount) &&
+      Number.isInteger(maxInstanceCount) &&
+      maxInstanceCount < instanceCount
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxInstanceCount'],
+        message: `at least ml.endpoints.instanceCount (${endpoints.instanceCount})`,
+      });
+    }
+  });
+const trainingSchema = z.strictObject(
+  {
+    enabled: flag,
+    scheduleExpression: z
+      .string({ error: schedulerExpressionExpected })
+      .regex(/^(rate|cron)\(.+\)$/, { error: schedulerExpressionExpected }),
+    instanceType: instanceTypeSchema,
+  },
+  { error: 'an object of training settings' },
+);
+
 const capacityExpected = `{"mode":"on-demand"} or {"mode":"provisioned","shardCount":<integer>}`;
 const capacitySchema = z.discriminatedUnion(
   'mode',
@@ -861,7 +1026,10 @@ const stageSettingsSchema = z
     warehouse: warehouseSchema,
     quicksight: quickSightSchema,
     onCallEmails: z.array(z.email({ error: 'an e-mail address' }), { error: 'an array of e-mail addresses' }),
-    features: z.strictObject({ endpoints: flag }),
+    ml: z.strictObject(
+      { endpoints: endpointsSchema, training: trainingSchema },
+      { error: 'an object with the keys endpoints and training' },
+    ),
   })
   .superRefine((settings, ctx) => {
     if (settings.weather.enabled && !settings.registryExport.enabled) {
@@ -877,6 +1045,28 @@ const stageSettingsSchema = z
         code: 'custom',
         path: ['quicksight', 'enabled'],
         message: 'false while warehouse.enabled is false (the QuickSight datasets read the warehouse)',
+      });
+    }
+    if (settings.ml?.training?.enabled === true && settings.ml.endpoints?.enabled === false) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ml', 'training', 'enabled'],
+        message:
+          'false while ml.endpoints.enabled is false (the training workflow scores the serving champion and updates its endpoint)',
+      });
+    }
+    // A count already reported as invalid is not compared again.
+    const endpoints = settings.ml?.endpoints;
+    if (
+      settings.removalPolicy === 'retain' &&
+      endpoints?.enabled === true &&
+      Number.isInteger(endpoints.instanceCount) &&
+      endpoints.instanceCount < MIN_RETAINED_STAGE_ENDPOINT_INSTANCE_COUNT
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ml', 'endpoints', 'instanceCount'],
+        message: `at least ${MIN_RETAINED_STAGE_ENDPOINT_INSTANCE_COUNT} while removalPolicy is retain (a production stage: with one instance per variant, one instance failure takes the endpoint down)`,
       });
     }
     const { retentionHours } = settings.stream;
@@ -923,7 +1113,10 @@ export function buildStageConfig(stage: unknown = DEFAULT_STAGE, override?: unkn
     );
   }
   const overrideObject = parseOverride(stage, override);
-  const merged = followEtl(mergeOverride(STAGE_DEFAULTS[stage], overrideObject), overrideObject);
+  const merged = followEndpoints(
+    followEtl(mergeOverride(STAGE_DEFAULTS[stage], overrideObject), overrideObject),
+    overrideObject,
+  );
   const result = stageSettingsSchema.safeParse(merged);
   if (!result.success) {
     const lines = result.error.issues.flatMap((issue) => describeIssue(issue, merged));
@@ -992,6 +1185,21 @@ function followEtl(merged: unknown, override: Record<string, unknown>): unknown 
   const etlEnabled = merged.etl.enabled;
   if (typeof etlEnabled !== 'boolean') return merged;
   return { ...merged, registryExport: { ...merged.registryExport, enabled: etlEnabled } };
+}
+
+/**
+ * `ml.training.enabled` is switched off with `ml.endpoints.enabled` unless the override sets it: a
+ * stage that turns its endpoints off has no champion to train against.
+ */
+function followEndpoints(merged: unknown, override: Record<string, unknown>): unknown {
+  const ml = Object.hasOwn(override, 'ml') ? override.ml : undefined;
+  const training = isPlainObject(ml) && Object.hasOwn(ml, 'training') ? ml.training : undefined;
+  if (isPlainObject(training) && Object.hasOwn(training, 'enabled')) return merged;
+  if (!isPlainObject(merged) || !isPlainObject(merged.ml)) return merged;
+  const { endpoints, training: mergedTraining } = merged.ml;
+  if (!isPlainObject(endpoints) || !isPlainObject(mergedTraining) || endpoints.enabled !== false)
+    return merged;
+  return { ...merged, ml: { ...merged.ml, training: { ...mergedTraining, enabled: false } } };
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

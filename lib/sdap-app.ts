@@ -1,20 +1,33 @@
 import { type App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import type { ModelName } from '../ml/model-spec.ts';
 import { loadStageConfig, type StageConfig } from './config.ts';
 import { stackNameOf, TelemetryPipelineStack } from './telemetry-pipeline-stack.ts';
 
 /** Tag keys every resource of the app carries. */
 export const APP_TAGS = { project: 'sdap' } as const;
 
+export interface ConfigureAppOptions {
+  /**
+   * Where the endpoints read each trained model.
+   * @default - the models committed under ml/models/
+   */
+  readonly modelPath?: (name: ModelName) => string;
+}
+
 /**
  * Composes the app: the stage's configuration from context, its stack, the tags, and the cdk-nag
  * AwsSolutions and Serverless packs (cdk-nag v3 plugs into CDK's validation; synth fails on any
  * unacknowledged finding and writes `validation-report.json` into the cloud assembly).
  */
-export function configureApp(app: App): { config: StageConfig; stack: TelemetryPipelineStack } {
+export function configureApp(
+  app: App,
+  options: ConfigureAppOptions = {},
+): { config: StageConfig; stack: TelemetryPipelineStack } {
   const config = loadStageConfig(app);
   const stack = new TelemetryPipelineStack(app, stackNameOf(config.stage), {
     config,
+    modelPath: options.modelPath,
     stackName: stackNameOf(config.stage),
     description: `Smart Device Analytics Platform: streaming ingest (${config.stage})`,
     env: config.account || config.region ? { account: config.account, region: config.region } : undefined,

@@ -1,6 +1,7 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { committedModelPath, MODEL_NAMES, type ModelName } from '../ml/model-spec.ts';
 import { EtlJob } from './batch/etl-job.ts';
 import { EtlWorkflow } from './batch/etl-workflow.ts';
 import { RegistryExport } from './batch/registry-export.ts';
@@ -10,9 +11,13 @@ import { DeviceGateway } from './ingestion/device-gateway.ts';
 import { TelemetryStream } from './ingestion/telemetry-stream.ts';
 import { TelemetryValidator } from './ingestion/telemetry-validator.ts';
 import { TelemetryLake } from './lake/telemetry-lake.ts';
+import { DATA_CAPTURE_PREFIX, ModelEndpoints } from './ml/model-endpoints.ts';
+import { TrainingWorkflow } from './ml/training-workflow.ts';
 import { EtlAlarms } from './monitoring/etl-alarms.ts';
 import { IngestAlarms } from './monitoring/ingest-alarms.ts';
+import { ModelEndpointAlarms } from './monitoring/model-endpoint-alarms.ts';
 import { RegistryExportAlarms } from './monitoring/registry-export-alarms.ts';
+import { TrainingAlarms } from './monitoring/training-alarms.ts';
 import { WarehouseAlarms } from './monitoring/warehouse-alarms.ts';
 import { AnalyticsWarehouse } from './warehouse/analytics-warehouse.ts';
 import { QuickSightDatasets } from './warehouse/quicksight-datasets.ts';
@@ -21,6 +26,11 @@ import { WarehouseSchema } from './warehouse/warehouse-schema.ts';
 
 export interface TelemetryPipelineStackProps extends StackProps {
   readonly config: StageConfig;
+  /**
+   * Where the endpoints read each trained model at synthesis (with `ml.endpoints.enabled`).
+   * @default - {@link committedModelPath}: the models committed under ml/models/
+   */
+  readonly modelPath?: (name: ModelName) => string;
 }
 
 /** The stack name of a stage: `Sdap-dev`, `Sdap-prod`. */
@@ -51,10 +61,19 @@ export interface WarehouseParts {
   readonly quicksight?: QuickSightDatasets;
 }
 
+/** The SageMaker endpoints of a stage and their alarms, present when `ml.endpoints.enabled`. */
+export interface MlParts {
+  readonly endpoints: ModelEndpoints;
+  readonly alarms: ModelEndpointAlarms;
+  /** The weekly retraining and its alarm, present when `ml.training.enabled` too. */
+  readonly training?: { readonly workflow: TrainingWorkflow; readonly alarms: TrainingAlarms };
+}
+
 /**
  * One stage of the pipeline. Reads like the architecture: devices -> IoT gateway -> stream ->
  * validator -> lake, the hourly registry export -> lake, then the hourly ETL -> curated lake ->
- * warehouse (and QuickSight), with alarms over all of it. Constructs build; this class composes and grants.
+ * warehouse (and QuickSight), the models' endpoints, with alarms over all of it. Constructs build;
+ * this class composes and grants.
  */
 export class TelemetryPipelineStack extends Stack {
   public readonly lake: TelemetryLake;
@@ -70,6 +89,8 @@ export class TelemetryPipelineStack extends Stack {
   public readonly weather?: WeatherIngest;
   /** `undefined` when the stage switches the warehouse off (`warehouse.enabled: false`). */
   public readonly warehouse?: WarehouseParts;
+  /** `undefined` when the stage switches the endpoints off (`ml.endpoints.enabled: false`). */
+  public readonly ml?: MlParts;
 
   constructor(scope: Construct, id: string, props: TelemetryPipelineStackProps) {
     super(scope, id, props);
@@ -152,6 +173,9 @@ export class TelemetryPipelineStack extends Stack {
         removalPolicy,
       });
     }
+    if (config.ml.endpoints.enabled) {
+      this.ml = this.composeMl(config, namePrefix, removalPolicy, props.modelPath ?? committedModelPath);
+    }
 
     const outputs: Record<string, [string, string]> = {
       RawBucketName: [this.lake.rawBucket.bucketName, 'Valid readings, gzip NDJSON under telemetry/'],
@@ -210,6 +234,20 @@ export class TelemetryPipelineStack extends Stack {
         WarehouseAdminSecretArn: [
           this.warehouse.schema.adminSecretArn,
           "Secret of the warehouse's admin user, managed and rotated by Redshift",
+        ],
+      }),
+      ...(this.ml && {
+        AnomalyEndpointName: [
+          this.ml.endpoints.endpointNames.anomaly,
+          'SageMaker endpoint of the anomaly model (the stream scores readings with it)',
+        ],
+        FailureEndpointName: [
+          this.ml.endpoints.endpointNames.failure,
+          'SageMaker endpoint of the failure model (the ETL scores device-hours with it)',
+        ],
+        EnergyEndpointName: [
+          this.ml.endpoints.endpointNames.energy,
+          'SageMaker endpoint of the energy model (the ETL forecasts thermostat-hours with it)',
         ],
       }),
       ...(this.etl?.warehouseLoad && {
@@ -298,6 +336,65 @@ export class TelemetryPipelineStack extends Stack {
       }),
     };
     return { job, workflow, alarms, ...(warehouseLoad && { warehouseLoad }) };
+  }
+
+  /**
+   * The models' SageMaker endpoints, capturing into the raw bucket, and their alarms. Who may invoke
+   * them is granted where their callers are composed.
+   */
+  private composeMl(
+    config: StageConfig,
+    namePrefix: string,
+    removalPolicy: RemovalPolicy,
+    modelPath: (name: ModelName) => string,
+  ): MlParts {
+    const { endpoints: settings } = config.ml;
+    const endpoints = new ModelEndpoints(this, 'ModelEndpoints', {
+      namePrefix,
+      modelPath,
+      instanceType: settings.instanceType,
+      instanceCount: settings.instanceCount,
+      maxInstanceCount: settings.maxInstanceCount,
+      targetInvocationsPerInstance: settings.targetInvocationsPerInstance,
+      challengerTrafficPercent: settings.challengerTrafficPercent,
+      dataCapturePercent: settings.dataCapturePercent,
+      dataCaptureBucket: this.lake.rawBucket,
+      // The endpoints serve the stream: their logs are kept as long as the validator's.
+      logRetentionDays: config.validator.logRetentionDays as logs.RetentionDays,
+      removalPolicy,
+    });
+    const alarms = new ModelEndpointAlarms(this, 'ModelEndpointAlarms', {
+      endpoints,
+      onCallTopic: this.alarms.onCallTopic,
+      namePrefix,
+    });
+    // The stream scores its readings: the validator calls the anomaly endpoint and reads the
+    // baselines the ETL writes.
+    this.validator.scoreWith(endpoints.endpointNames.anomaly, this.lake.curatedBucket);
+    endpoints.grantInvoke(this.validator.function, 'anomaly');
+    if (!config.ml.training.enabled) return { endpoints, alarms };
+    const workflow = new TrainingWorkflow(this, 'Training', {
+      lake: this.lake,
+      onCallTopic: this.alarms.onCallTopic,
+      namePrefix,
+      endpointNames: endpoints.endpointNames,
+      endpointEncryptionKey: endpoints.key,
+      championModelArtifacts: MODEL_NAMES.map((name) => {
+        const { artifact } = endpoints.parts[name];
+        return { bucket: artifact.bucket, s3ObjectKey: artifact.s3ObjectKey };
+      }),
+      dataCapture: { bucket: this.lake.rawBucket, prefix: `${DATA_CAPTURE_PREFIX}/` },
+      scheduleExpression: config.ml.training.scheduleExpression,
+      instanceType: config.ml.training.instanceType,
+      challengerTrafficPercent: config.ml.endpoints.challengerTrafficPercent,
+      removalPolicy,
+    });
+    const trainingAlarms = new TrainingAlarms(this, 'TrainingAlarms', {
+      workflow,
+      onCallTopic: this.alarms.onCallTopic,
+      namePrefix,
+    });
+    return { endpoints, alarms, training: { workflow, alarms: trainingAlarms } };
   }
 
   /** Redshift Serverless over the curated lake, its schema, and the QuickSight datasets if asked. */

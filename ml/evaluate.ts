@@ -178,7 +178,8 @@ export function evaluateEnergy(
 ): EnergyQuality {
   // A day's forecast is judged whole: a thermostat-day counts only with all 24 of its hours (a
   // partial day's small total would make its percentage error meaningless).
-  const forecastDay = (row: ScoredRow) => new Date(Date.parse(row.time) + 86_400_000).toISOString().slice(0, 10);
+  const forecastDay = (row: ScoredRow) =>
+    new Date(Date.parse(row.time) + 86_400_000).toISOString().slice(0, 10);
   const hoursOfDay = new Map<string, number>();
   for (const row of rows) {
     const key = `${row.deviceId}|${forecastDay(row)}`;

@@ -29,8 +29,13 @@ import {
 export { DEFAULT_ETL_TIMEOUT_MINUTES, DEFAULT_ETL_WORKER_TYPE };
 export const DEFAULT_ETL_NUMBER_OF_WORKERS = DEV_ETL_NUMBER_OF_WORKERS;
 
-/** The PySpark entry point Glue runs; every other `glue-scripts/*.py` ships as an importable module. */
+/**
+ * The PySpark entry point Glue runs; every other `glue-scripts/etl_*.py` ships as an importable
+ * module (the folder's other jobs keep to their own prefix, e.g. `ml_*.py`).
+ */
 export const ETL_JOB_SCRIPT = 'etl_job.py';
+/** The file-name prefix of the ETL job's Python: its entry point and its modules. */
+export const ETL_SCRIPT_PREFIX = 'etl_';
 /** Glue 5.0: Spark 3.5, Python 3.11; the newest Glue version CloudFormation and CDK both name. */
 export const ETL_GLUE_VERSION = '5.0';
 /** Where in the curated bucket a run writes its summary (`--summary_key`), which the workflow reads. */
@@ -146,7 +151,7 @@ export class EtlJob extends Construct {
 
     const script = new s3assets.Asset(this, 'Script', { path: join(GLUE_SCRIPTS_DIR, ETL_JOB_SCRIPT) });
     const modules = readdirSync(GLUE_SCRIPTS_DIR)
-      .filter((name) => name.endsWith('.py') && name !== ETL_JOB_SCRIPT)
+      .filter((name) => name.startsWith(ETL_SCRIPT_PREFIX) && name.endsWith('.py') && name !== ETL_JOB_SCRIPT)
       .sort()
       .map(
         (name) =>

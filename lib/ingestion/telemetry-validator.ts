@@ -12,6 +12,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import {
+  DEVICE_BASELINES_PREFIX,
   METRICS_NAMESPACE,
   VALIDATOR_ENV,
   VALIDATOR_METRICS,
@@ -253,6 +254,36 @@ export class TelemetryValidator extends Construct {
       onFailure: new FailureRecordsDestination(props.failuresBucket),
     });
     this.function.addEventSource(this.eventSource);
+  }
+
+  /**
+   * Scores every batch's valid readings with the anomaly model's endpoint: the function learns the
+   * endpoint and the curated bucket, may list that bucket's baselines and read them (decrypting with
+   * its key). Calling the endpoint is granted by the endpoint's owner (`ModelEndpoints.grantInvoke`).
+   */
+  public scoreWith(endpointName: string, curatedBucket: s3.IBucket): void {
+    this.function.addEnvironment(VALIDATOR_ENV.anomalyEndpoint, endpointName);
+    this.function.addEnvironment(VALIDATOR_ENV.curatedBucket, curatedBucket.bucketName);
+    const baselines = `${DEVICE_BASELINES_PREFIX}/`;
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [curatedBucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${baselines}*`] } },
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [curatedBucket.arnForObjects(`${baselines}*`)],
+      }),
+    );
+    curatedBucket.encryptionKey?.grantDecrypt(this.role);
+    acknowledge(
+      this.role,
+      `AwsSolutions-IAM5[Resource::${nagReference(curatedBucket.node.defaultChild as s3.CfnBucket)}/${baselines}*]`,
+      "Reads the device baselines the ETL writes as one Parquet partition a day (device_baselines/event_date=D/): the day's object names are the ETL's, so the read covers that prefix only, and nothing else of the curated bucket.",
+    );
   }
 
   /** One of the validator's own EMF metrics (namespace `Sdap`, dimension `service`), summed per period. */

@@ -41,18 +41,65 @@ export function createOnCallAlarm(
   options: OnCallAlarmOptions,
 ): cloudwatch.Alarm {
   const evaluationPeriods = options.evaluationPeriods ?? 1;
-  const alarm = new cloudwatch.Alarm(scope, alarmId, {
-    alarmName: `${options.namePrefix}-${alarmId}`,
-    alarmDescription: `${options.what} Do: ${options.todo} Runbook: ${runbookAnchorOf(alarmId)}`,
-    metric: options.metric,
-    threshold: options.threshold,
-    comparisonOperator:
-      options.comparisonOperator ?? cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    evaluationPeriods,
-    datapointsToAlarm: options.datapointsToAlarm ?? evaluationPeriods,
-    treatMissingData: options.treatMissingData,
-  });
-  alarm.addAlarmAction(new actions.SnsAction(options.onCallTopic));
-  alarm.addOkAction(new actions.SnsAction(options.onCallTopic));
+  return notifyOnCall(
+    new cloudwatch.Alarm(scope, alarmId, {
+      alarmName: `${options.namePrefix}-${alarmId}`,
+      alarmDescription: describe(alarmId, options),
+      metric: options.metric,
+      threshold: options.threshold,
+      comparisonOperator:
+        options.comparisonOperator ?? cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods,
+      datapointsToAlarm: options.datapointsToAlarm ?? evaluationPeriods,
+      treatMissingData: options.treatMissingData,
+    }),
+    options.onCallTopic,
+  );
+}
+
+export interface OnCallAnomalyAlarmOptions
+  extends Omit<OnCallAlarmOptions, 'threshold' | 'comparisonOperator'> {
+  /** Width of the band CloudWatch's anomaly detection model draws around the expected value. */
+  readonly stdDevs: number;
+  /** @default - fires below the band or above it */
+  readonly comparisonOperator?: cloudwatch.ComparisonOperator;
+}
+
+/**
+ * Creates the alarm `alarmId` in `scope` on a metric leaving the band CloudWatch's anomaly detection
+ * model expects it in (trained on the metric's own history); named, described and notifying like
+ * {@link createOnCallAlarm}.
+ */
+export function createOnCallAnomalyAlarm(
+  scope: Construct,
+  alarmId: string,
+  options: OnCallAnomalyAlarmOptions,
+): cloudwatch.Alarm {
+  const evaluationPeriods = options.evaluationPeriods ?? 1;
+  return notifyOnCall(
+    new cloudwatch.AnomalyDetectionAlarm(scope, alarmId, {
+      alarmName: `${options.namePrefix}-${alarmId}`,
+      alarmDescription: describe(alarmId, options),
+      metric: options.metric,
+      stdDevs: options.stdDevs,
+      comparisonOperator:
+        options.comparisonOperator ??
+        cloudwatch.ComparisonOperator.LESS_THAN_LOWER_OR_GREATER_THAN_UPPER_THRESHOLD,
+      evaluationPeriods,
+      datapointsToAlarm: options.datapointsToAlarm ?? evaluationPeriods,
+      treatMissingData: options.treatMissingData,
+    }),
+    options.onCallTopic,
+  );
+}
+
+function describe(alarmId: string, options: Pick<OnCallAlarmOptions, 'what' | 'todo'>): string {
+  return `${options.what} Do: ${options.todo} Runbook: ${runbookAnchorOf(alarmId)}`;
+}
+
+/** On-call hears when the alarm fires and when it clears. */
+function notifyOnCall(alarm: cloudwatch.Alarm, topic: sns.ITopic): cloudwatch.Alarm {
+  alarm.addAlarmAction(new actions.SnsAction(topic));
+  alarm.addOkAction(new actions.SnsAction(topic));
   return alarm;
 }

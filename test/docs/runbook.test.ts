@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { ETL_ALARM_IDS } from '../../lib/monitoring/etl-alarms.ts';
 import { INGEST_ALARM_IDS, RUNBOOK_PATH } from '../../lib/monitoring/ingest-alarms.ts';
+import { MODEL_ENDPOINT_ALARM_IDS } from '../../lib/monitoring/model-endpoint-alarms.ts';
 import { REGISTRY_EXPORT_ALARM_IDS } from '../../lib/monitoring/registry-export-alarms.ts';
+import { TRAINING_ALARM_IDS } from '../../lib/monitoring/training-alarms.ts';
 import { WAREHOUSE_ALARM_IDS } from '../../lib/monitoring/warehouse-alarms.ts';
 
 const ALARM_IDS: readonly string[] = [
@@ -10,6 +12,8 @@ const ALARM_IDS: readonly string[] = [
   ...ETL_ALARM_IDS,
   ...WAREHOUSE_ALARM_IDS,
   ...REGISTRY_EXPORT_ALARM_IDS,
+  ...MODEL_ENDPOINT_ALARM_IDS,
+  ...TRAINING_ALARM_IDS,
 ];
 
 const SECTIONS = ['**What it means.**', '**How to confirm.**', '**What to do.**', '**How to replay.**'];

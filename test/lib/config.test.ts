@@ -4,6 +4,8 @@ import { MAX_READING_AGE_MS } from '../../lambdas/shared/contract.ts';
 import {
   buildStageConfig,
   DEFAULT_BATCH_SIZE,
+  DEFAULT_CHALLENGER_TRAFFIC_PERCENT,
+  DEFAULT_ENDPOINT_TARGET_INVOCATIONS_PER_INSTANCE,
   DEFAULT_ETL_BACKFILL_EXECUTION_CLASS,
   DEFAULT_ETL_BACKFILL_MAX_CONCURRENCY,
   DEFAULT_ETL_DQ_SCORE_THRESHOLD,
@@ -11,7 +13,6 @@ import {
   DEFAULT_ETL_SCHEDULE_EXPRESSION,
   DEFAULT_ETL_TIMEOUT_MINUTES,
   DEFAULT_ETL_WORKER_TYPE,
-  DEFAULT_FEATURES,
   DEFAULT_IOT_LOGGING,
   DEFAULT_MAX_BATCHING_WINDOW_SECONDS,
   DEFAULT_NONCURRENT_VERSION_EXPIRE_AFTER_DAYS,
@@ -25,6 +26,8 @@ import {
   DEFAULT_RESERVED_CONCURRENCY,
   DEFAULT_RETRY_ATTEMPTS,
   DEFAULT_STAGE,
+  DEFAULT_TRAINING_INSTANCE_TYPE,
+  DEFAULT_TRAINING_SCHEDULE_EXPRESSION,
   DEFAULT_WAREHOUSE_BASE_CAPACITY_RPU,
   DEFAULT_WAREHOUSE_DATABASE_NAME,
   DEFAULT_WEATHER_API_KEY_SECRET_NAME,
@@ -35,6 +38,11 @@ import {
   DEFAULT_WEATHER_SCHEDULE,
   DEV_ACCESS_LOGS_EXPIRE_AFTER_DAYS,
   DEV_CURATED_LIFECYCLE,
+  DEV_DATA_CAPTURE_PERCENT,
+  DEV_ENDPOINT_INSTANCE_COUNT,
+  DEV_ENDPOINT_INSTANCE_TYPE,
+  DEV_ENDPOINT_MAX_INSTANCE_COUNT,
+  DEV_ENDPOINTS_ENABLED,
   DEV_ETL_NUMBER_OF_WORKERS,
   DEV_FAILURES_LIFECYCLE,
   DEV_LOG_RETENTION_DAYS,
@@ -44,10 +52,16 @@ import {
   DEV_REMOVAL_POLICY,
   DEV_STREAM_CAPACITY,
   DEV_STREAM_RETENTION_HOURS,
+  DEV_TRAINING_ENABLED,
   DEV_WAREHOUSE_ENABLED,
   loadStageConfig,
   PROD_ACCESS_LOGS_EXPIRE_AFTER_DAYS,
   PROD_CURATED_LIFECYCLE,
+  PROD_DATA_CAPTURE_PERCENT,
+  PROD_ENDPOINT_INSTANCE_COUNT,
+  PROD_ENDPOINT_INSTANCE_TYPE,
+  PROD_ENDPOINT_MAX_INSTANCE_COUNT,
+  PROD_ENDPOINTS_ENABLED,
   PROD_ETL_NUMBER_OF_WORKERS,
   PROD_FAILURES_LIFECYCLE,
   PROD_LOG_RETENTION_DAYS,
@@ -57,6 +71,7 @@ import {
   PROD_REMOVAL_POLICY,
   PROD_STREAM_CAPACITY,
   PROD_STREAM_RETENTION_HOURS,
+  PROD_TRAINING_ENABLED,
   PROD_WAREHOUSE_ENABLED,
   STAGE_NAMES,
   StageConfigError,
@@ -137,7 +152,22 @@ describe('stage configuration', () => {
         namespace: DEFAULT_QUICKSIGHT_NAMESPACE,
       },
       onCallEmails: DEFAULT_ON_CALL_EMAILS,
-      features: DEFAULT_FEATURES,
+      ml: {
+        endpoints: {
+          enabled: DEV_ENDPOINTS_ENABLED,
+          instanceType: DEV_ENDPOINT_INSTANCE_TYPE,
+          instanceCount: DEV_ENDPOINT_INSTANCE_COUNT,
+          maxInstanceCount: DEV_ENDPOINT_MAX_INSTANCE_COUNT,
+          targetInvocationsPerInstance: DEFAULT_ENDPOINT_TARGET_INVOCATIONS_PER_INSTANCE,
+          challengerTrafficPercent: DEFAULT_CHALLENGER_TRAFFIC_PERCENT,
+          dataCapturePercent: DEV_DATA_CAPTURE_PERCENT,
+        },
+        training: {
+          enabled: DEV_TRAINING_ENABLED,
+          scheduleExpression: DEFAULT_TRAINING_SCHEDULE_EXPRESSION,
+          instanceType: DEFAULT_TRAINING_INSTANCE_TYPE,
+        },
+      },
     });
   });
 
@@ -169,6 +199,68 @@ describe('stage configuration', () => {
       databaseName: DEFAULT_WAREHOUSE_DATABASE_NAME,
     });
     expect(config.quicksight.enabled).toBe(DEFAULT_QUICKSIGHT_ENABLED);
+    expect(config.ml).toEqual({
+      endpoints: {
+        enabled: PROD_ENDPOINTS_ENABLED,
+        instanceType: PROD_ENDPOINT_INSTANCE_TYPE,
+        instanceCount: PROD_ENDPOINT_INSTANCE_COUNT,
+        maxInstanceCount: PROD_ENDPOINT_MAX_INSTANCE_COUNT,
+        targetInvocationsPerInstance: DEFAULT_ENDPOINT_TARGET_INVOCATIONS_PER_INSTANCE,
+        challengerTrafficPercent: DEFAULT_CHALLENGER_TRAFFIC_PERCENT,
+        dataCapturePercent: PROD_DATA_CAPTURE_PERCENT,
+      },
+      training: {
+        enabled: PROD_TRAINING_ENABLED,
+        scheduleExpression: DEFAULT_TRAINING_SCHEDULE_EXPRESSION,
+        instanceType: DEFAULT_TRAINING_INSTANCE_TYPE,
+      },
+    });
+  });
+
+  it('keeps the endpoints off in dev, and on in prod with two instances of ml.m5.large each, champion only', () => {
+    expect(buildStageConfig('dev').ml.endpoints).toMatchObject({
+      enabled: false,
+      instanceType: 'ml.t2.medium',
+    });
+    expect(buildStageConfig('prod').ml.endpoints).toMatchObject({
+      enabled: true,
+      instanceType: 'ml.m5.large',
+      instanceCount: 2,
+      maxInstanceCount: 4,
+      challengerTrafficPercent: 0,
+    });
+  });
+
+  it('retrains weekly on Monday at 03:00 UTC on ml.m5.xlarge, in prod only', () => {
+    for (const stage of STAGE_NAMES) {
+      expect(buildStageConfig(stage).ml.training).toEqual({
+        enabled: stage === 'prod',
+        scheduleExpression: 'cron(0 3 ? * MON *)',
+        instanceType: 'ml.m5.xlarge',
+      });
+    }
+  });
+
+  it('switches the endpoints on in dev with a challenger and full capture, one instance being enough there', () => {
+    // Act
+    const { endpoints } = buildStageConfig('dev', {
+      ml: { endpoints: { enabled: true, challengerTrafficPercent: 50, dataCapturePercent: 0 } },
+    }).ml;
+
+    // Assess
+    expect(endpoints).toMatchObject({
+      enabled: true,
+      instanceCount: 1,
+      challengerTrafficPercent: 50,
+      dataCapturePercent: 0,
+    });
+  });
+
+  it('accepts one instance in prod while its endpoints are off', () => {
+    expect(
+      buildStageConfig('prod', { ml: { endpoints: { enabled: false, instanceCount: 1 } } }).ml.endpoints
+        .instanceCount,
+    ).toBe(1);
   });
 
   it('exports the IoT registry hourly at minute 0 in both stages, because both run the ETL', () => {
@@ -498,20 +590,109 @@ describe('stage configuration', () => {
       );
     });
 
-    it('fails on the ETL switch left in features, naming the known keys', () => {
-      expect(errorOf(() => buildStageConfig('dev', { features: { etl: true } }))).toBe(
-        `stage 'dev': features.etl: received true, expected no such key (known keys: endpoints)`,
+    it('fails on the retired features switch, naming ml among the known keys', () => {
+      expect(errorOf(() => buildStageConfig('dev', { features: { endpoints: true } }))).toBe(
+        `stage 'dev': features: received {"endpoints":true}, expected no such key (known keys: removalPolicy, stream, lake, validator, iotLogging, etl, registryExport, weather, warehouse, quicksight, onCallEmails, ml, account, region)`,
       );
     });
 
-    it('fails on the warehouse and QuickSight switches left in features', () => {
+    it('fails when a prod-like stage deploys endpoints with fewer than two instances', () => {
+      expect(errorOf(() => buildStageConfig('prod', { ml: { endpoints: { instanceCount: 1 } } }))).toBe(
+        `stage 'prod': ml.endpoints.instanceCount: received 1, expected at least 2 while removalPolicy is retain (a production stage: with one instance per variant, one instance failure takes the endpoint down)`,
+      );
       expect(
-        errorOf(() => buildStageConfig('prod', { features: { warehouse: true, quicksight: true } })),
+        errorOf(() =>
+          buildStageConfig('dev', { removalPolicy: 'retain', ml: { endpoints: { enabled: true } } }),
+        ),
+      ).toContain(
+        `stage 'dev': ml.endpoints.instanceCount: received 1, expected at least 2 while removalPolicy is retain`,
+      );
+    });
+
+    it('switches training off with the endpoints unless the stage sets it', () => {
+      expect(buildStageConfig('prod').ml.training.enabled).toBe(true);
+      expect(buildStageConfig('prod', { ml: { endpoints: { enabled: false } } }).ml.training.enabled).toBe(
+        false,
+      );
+    });
+
+    it('fails when training is on and the endpoints are off, naming both keys', () => {
+      expect(errorOf(() => buildStageConfig('dev', { ml: { training: { enabled: true } } }))).toBe(
+        `stage 'dev': ml.training.enabled: received true, expected false while ml.endpoints.enabled is false (the training workflow scores the serving champion and updates its endpoint)`,
+      );
+    });
+
+    it('fails when the endpoint instance type is not a SageMaker one', () => {
+      expect(
+        errorOf(() => buildStageConfig('prod', { ml: { endpoints: { instanceType: 'm5.large' } } })),
       ).toBe(
-        [
-          `stage 'prod': features.warehouse: received true, expected no such key (known keys: endpoints)`,
-          `stage 'prod': features.quicksight: received true, expected no such key (known keys: endpoints)`,
-        ].join('\n'),
+        `stage 'prod': ml.endpoints.instanceType: received "m5.large", expected a SageMaker instance type: ml.<family>.<size>, such as ml.m5.large`,
+      );
+    });
+
+    it('fails when the instance count is not a whole number from 1 to 100', () => {
+      expect(errorOf(() => buildStageConfig('prod', { ml: { endpoints: { instanceCount: 2.5 } } }))).toBe(
+        `stage 'prod': ml.endpoints.instanceCount: received 2.5, expected an integer from 1 to 100`,
+      );
+    });
+
+    it('fails when autoscaling may run fewer instances than the variant starts with', () => {
+      expect(errorOf(() => buildStageConfig('prod', { ml: { endpoints: { maxInstanceCount: 1 } } }))).toBe(
+        `stage 'prod': ml.endpoints.maxInstanceCount: received 1, expected at least ml.endpoints.instanceCount (2)`,
+      );
+    });
+
+    it('fails when the scaling target is not a positive whole number of invocations', () => {
+      expect(
+        errorOf(() => buildStageConfig('prod', { ml: { endpoints: { targetInvocationsPerInstance: 0 } } })),
+      ).toBe(
+        `stage 'prod': ml.endpoints.targetInvocationsPerInstance: received 0, expected a whole number of invocations a minute from 1 to 1000000`,
+      );
+    });
+
+    it.each([-1, 51, 12.5])('fails on a challenger share of %s percent', (percent) => {
+      expect(
+        errorOf(() => buildStageConfig('prod', { ml: { endpoints: { challengerTrafficPercent: percent } } })),
+      ).toBe(
+        `stage 'prod': ml.endpoints.challengerTrafficPercent: received ${percent}, expected a whole percent from 0 to 50`,
+      );
+    });
+
+    it('fails when the capture sampling is above 100 percent', () => {
+      expect(errorOf(() => buildStageConfig('dev', { ml: { endpoints: { dataCapturePercent: 101 } } }))).toBe(
+        `stage 'dev': ml.endpoints.dataCapturePercent: received 101, expected a whole percent from 0 to 100`,
+      );
+    });
+
+    it('fails when the endpoint switch is not a boolean', () => {
+      expect(errorOf(() => buildStageConfig('dev', { ml: { endpoints: { enabled: 'yes' } } }))).toBe(
+        `stage 'dev': ml.endpoints.enabled: received "yes", expected true or false`,
+      );
+    });
+
+    it('fails when the training schedule is not a scheduler expression', () => {
+      expect(
+        errorOf(() => buildStageConfig('prod', { ml: { training: { scheduleExpression: 'weekly' } } })),
+      ).toBe(
+        `stage 'prod': ml.training.scheduleExpression: received "weekly", expected an EventBridge Scheduler expression: rate(...) or cron(...)`,
+      );
+    });
+
+    it('fails when the training instance type is not a SageMaker one', () => {
+      expect(errorOf(() => buildStageConfig('prod', { ml: { training: { instanceType: 'ml.m5' } } }))).toBe(
+        `stage 'prod': ml.training.instanceType: received "ml.m5", expected a SageMaker instance type: ml.<family>.<size>, such as ml.m5.large`,
+      );
+    });
+
+    it('fails when an ml key is unknown, listing the known keys', () => {
+      expect(errorOf(() => buildStageConfig('dev', { ml: { endpoint: { enabled: true } } }))).toBe(
+        `stage 'dev': ml.endpoint: received {"enabled":true}, expected no such key (known keys: endpoints, training)`,
+      );
+    });
+
+    it('fails once when the ml section is not an object', () => {
+      expect(errorOf(() => buildStageConfig('prod', { ml: true }))).toBe(
+        `stage 'prod': ml: received true, expected an object with the keys endpoints and training`,
       );
     });
 

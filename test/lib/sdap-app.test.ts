@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configureApp } from '../../lib/sdap-app.ts';
 import type { TelemetryPipelineStack } from '../../lib/telemetry-pipeline-stack.ts';
 import { CDK_JSON_CONTEXT, NO_BUNDLING } from './support/cdk.ts';
+import { type TestModels, writeTestModels } from './support/test-models.ts';
 
 interface ValidationReport {
   pluginReports: { pluginName: string; violations: { ruleName: string }[] }[];
@@ -26,8 +27,15 @@ function findingsIn(outdir: string): string[] {
   return report.pluginReports.flatMap((plugin) => plugin.violations.map((violation) => violation.ruleName));
 }
 
+// Prod deploys the models' endpoints: small models stand in for the committed ones.
+let models: TestModels;
+beforeAll(() => {
+  models = writeTestModels();
+});
+
 afterAll(() => {
   for (const outdir of outdirs) rmSync(outdir, { recursive: true, force: true });
+  models.remove();
 });
 
 describe('the CDK app', () => {
@@ -118,11 +126,35 @@ describe('the CDK app', () => {
     });
 
     // Act
-    const { stack } = configureApp(app);
+    const { stack } = configureApp(app, { modelPath: models.modelPath });
     app.synth();
 
     // Assess
     expect(stack.stackName).toBe('Sdap-prod');
+    expect(stack.ml).toBeDefined();
+    expect(findingsIn(outdir)).toEqual([]);
+  });
+
+  it('synthesizes prod with a challenger on every endpoint without cdk-nag findings', () => {
+    // Prepare
+    const outdir = tempOutdir();
+    const app = new App({
+      outdir,
+      builtinCloudFormationValidation: false,
+      context: {
+        ...CDK_JSON_CONTEXT,
+        ...NO_BUNDLING,
+        stage: 'prod',
+        'sdap:prod': JSON.stringify({ ml: { endpoints: { challengerTrafficPercent: 10 } } }),
+      },
+    });
+
+    // Act
+    const { stack } = configureApp(app, { modelPath: models.modelPath });
+    app.synth();
+
+    // Assess
+    expect(stack.ml?.endpoints.variantNames).toEqual(['champion', 'challenger']);
     expect(findingsIn(outdir)).toEqual([]);
   });
 
@@ -141,7 +173,7 @@ describe('the CDK app', () => {
     });
 
     // Act
-    const { stack } = configureApp(app);
+    const { stack } = configureApp(app, { modelPath: models.modelPath });
     app.synth();
 
     // Assess

@@ -1,9 +1,17 @@
 import { Template } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildStageConfig, PROD_STREAM_RETENTION_HOURS, type StageName } from '../../lib/config.ts';
 import { DEFAULT_ITERATOR_AGE_ALARM_FRACTION } from '../../lib/monitoring/ingest-alarms.ts';
 import { stackNameOf, TelemetryPipelineStack } from '../../lib/telemetry-pipeline-stack.ts';
 import { definitionOf, grantsOf, nagFindings, resourceOf, statementsOfRole, testApp } from './support/cdk.ts';
+import { type TestModels, writeTestModels } from './support/test-models.ts';
+
+// Prod deploys the models' endpoints: small models stand in for the committed ones.
+let models: TestModels;
+beforeAll(() => {
+  models = writeTestModels();
+});
+afterAll(() => models.remove());
 
 describe('TelemetryPipelineStack', () => {
   const templates = {} as Record<StageName, Template>;
@@ -12,6 +20,7 @@ describe('TelemetryPipelineStack', () => {
     for (const stage of ['dev', 'prod'] as const) {
       const stack = new TelemetryPipelineStack(testApp(), stackNameOf(stage), {
         config: buildStageConfig(stage),
+        modelPath: models.modelPath,
       });
       templates[stage] = Template.fromStack(stack);
     }
@@ -35,7 +44,8 @@ describe('TelemetryPipelineStack', () => {
       const policies = Object.values(template.findResources('AWS::S3::BucketPolicy'));
 
       // Assess
-      expect(Object.keys(buckets)).toHaveLength(5);
+      // The lake's five; prod also keeps the training workflow's artifacts.
+      expect(Object.keys(buckets)).toHaveLength(stage === 'prod' ? 6 : 5);
       for (const [bucketId, bucket] of Object.entries(buckets)) {
         expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
           BlockPublicAcls: true,
@@ -143,9 +153,12 @@ describe('TelemetryPipelineStack', () => {
           'TelemetryStreamName',
           'TopicRuleName',
           'ValidatorFunctionName',
-          // The warehouse is on in prod only.
+          // The warehouse and the endpoints are on in prod only.
           ...(stage === 'prod'
             ? [
+                'AnomalyEndpointName',
+                'EnergyEndpointName',
+                'FailureEndpointName',
                 'WarehouseAdminSecretArn',
                 'WarehouseDatabaseName',
                 'WarehouseLoadFunctionName',
@@ -157,7 +170,7 @@ describe('TelemetryPipelineStack', () => {
       expect(template.toJSON().Outputs.TopicRuleName.Value).toBe(`sdap_${stage}_telemetry`);
       expect(template.toJSON().Outputs.EtlJobName.Value).toBe(`sdap-${stage}-etl`);
       expect(template.toJSON().Outputs.EtlStateMachineArn.Value).toEqual({
-        Ref: resourceOf(template, 'AWS::StepFunctions::StateMachine').id,
+        Ref: resourceOf(template, 'AWS::StepFunctions::StateMachine', 'EtlWorkflow').id,
       });
     });
 
@@ -166,7 +179,7 @@ describe('TelemetryPipelineStack', () => {
       const { etl } = buildStageConfig(stage);
 
       // Assess
-      expect(resourceOf(template, 'AWS::Glue::Job').properties).toMatchObject({
+      expect(resourceOf(template, 'AWS::Glue::Job', 'EtlJob').properties).toMatchObject({
         GlueVersion: '5.0',
         WorkerType: etl.workerType,
         NumberOfWorkers: etl.numberOfWorkers,
@@ -176,7 +189,7 @@ describe('TelemetryPipelineStack', () => {
       expect(
         resourceOf(template, 'AWS::Scheduler::Schedule', 'EtlWorkflow').properties.ScheduleExpression,
       ).toBe(etl.scheduleExpression);
-      expect(definitionOf(template).States).toMatchObject({
+      expect(definitionOf(template, 'EtlWorkflow').States).toMatchObject({
         RunWindows: { MaxConcurrency: etl.backfillMaxConcurrency },
       });
     });
@@ -285,8 +298,95 @@ describe('TelemetryPipelineStack', () => {
     // Assess
     templates.dev.resourceCountIs('AWS::RedshiftServerless::Workgroup', 0);
     templates.prod.resourceCountIs('AWS::RedshiftServerless::Workgroup', 1);
-    expect(JSON.stringify(definitionOf(templates.prod))).toContain('"LoadWarehouse"');
+    expect(JSON.stringify(definitionOf(templates.prod, 'EtlWorkflow'))).toContain('"LoadWarehouse"');
     expect(JSON.stringify(definitionOf(templates.dev))).not.toContain('"LoadWarehouse"');
+  });
+
+  it('deploys the three model endpoints in prod, each variant on at least two instances, with their alarms, and none in dev', () => {
+    // Assess
+    templates.dev.resourceCountIs('AWS::SageMaker::Endpoint', 0);
+    templates.prod.resourceCountIs('AWS::SageMaker::Endpoint', 3);
+    for (const config of Object.values(templates.prod.findResources('AWS::SageMaker::EndpointConfig'))) {
+      expect(config.Properties.KmsKeyId).toBeDefined();
+      for (const variant of config.Properties.ProductionVariants) {
+        expect(variant.InitialInstanceCount).toBeGreaterThanOrEqual(2);
+      }
+    }
+    for (const target of Object.values(
+      templates.prod.findResources('AWS::ApplicationAutoScaling::ScalableTarget'),
+    )) {
+      expect(target.Properties.MinCapacity).toBeGreaterThanOrEqual(2);
+    }
+    expect(templates.prod.toJSON().Outputs.AnomalyEndpointName.Value).toBe('sdap-prod-anomaly');
+    templates.prod.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'sdap-prod-anomaly-endpoint-5xx-count',
+    });
+  });
+
+  it('lets the validator score with the anomaly endpoint in prod: its name, the invoke grant and a read of the baselines only', () => {
+    // Act
+    const validator = resourceOf(templates.prod, 'AWS::Lambda::Function', 'ValidatorFunction');
+    const statements = statementsOfRole(templates.prod, 'ValidatorRole');
+    const devValidator = resourceOf(templates.dev, 'AWS::Lambda::Function', 'ValidatorFunction');
+
+    // Assess
+    const env = (validator.properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(env.ANOMALY_ENDPOINT_NAME).toBe('sdap-prod-anomaly');
+    expect(env.CURATED_BUCKET_NAME).toBeDefined();
+    expect(grantsOf(statements, 'sagemaker:InvokeEndpoint')).toEqual([
+      expect.stringMatching(/^<ModelEndpointsAnomalyEndpoint/),
+    ]);
+    expect(grantsOf(statements, 's3:GetObject').filter((r) => r.includes('Curated'))).toEqual([
+      expect.stringMatching(/Curated.*\/device_baselines\/\*$/),
+    ]);
+    const list = statements.find(
+      (st) => [st.Action].flat().includes('s3:ListBucket') && JSON.stringify(st).includes('Curated'),
+    );
+    expect(list?.Condition).toEqual({ StringLike: { 's3:prefix': ['device_baselines/*'] } });
+    expect(
+      (devValidator.properties.Environment as { Variables: Record<string, unknown> }).Variables
+        .ANOMALY_ENDPOINT_NAME,
+    ).toBeUndefined();
+  });
+
+  it('retrains the models weekly in prod, alarmed on a failed execution, and not in dev', () => {
+    // Assess
+    templates.prod.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineName: 'sdap-prod-ml-training',
+    });
+    templates.dev.resourcePropertiesCountIs(
+      'AWS::StepFunctions::StateMachine',
+      { StateMachineName: 'sdap-dev-ml-training' },
+      0,
+    );
+    const alarm = resourceOf(templates.prod, 'AWS::CloudWatch::Alarm', 'TrainingAlarmsmltrainingfailed');
+    expect(alarm.properties).toMatchObject({
+      AlarmName: 'sdap-prod-ml-training-failed-executions-count',
+      MetricName: 'ExecutionsFailed',
+      Namespace: 'AWS/States',
+      Statistic: 'Sum',
+      Period: 86_400,
+      Threshold: 1,
+    });
+    expect(JSON.stringify(alarm.properties.Dimensions)).toContain('StateMachineArn');
+    expect(String(alarm.properties.AlarmDescription)).toContain(
+      'docs/runbook.md#ml-training-failed-executions-count',
+    );
+  });
+
+  it('leaves the endpoints out of prod when the stage switches them off, needing no trained model', () => {
+    // Prepare
+    const config = buildStageConfig('prod', { ml: { endpoints: { enabled: false } } });
+
+    // Act
+    const stack = new TelemetryPipelineStack(testApp(), 'Sdap-prod', {
+      config,
+      modelPath: () => '/nonexistent/model.json',
+    });
+
+    // Assess
+    expect(stack.ml).toBeUndefined();
+    Template.fromStack(stack).resourceCountIs('AWS::SageMaker::Endpoint', 0);
   });
 
   it('keeps the warehouse but loads nothing into it when the stage switches the ETL off', () => {
@@ -294,7 +394,7 @@ describe('TelemetryPipelineStack', () => {
     const config = buildStageConfig('prod', { etl: { enabled: false } });
 
     // Act
-    const stack = new TelemetryPipelineStack(testApp(), 'Sdap-prod', { config });
+    const stack = new TelemetryPipelineStack(testApp(), 'Sdap-prod', { config, modelPath: models.modelPath });
     const template = Template.fromStack(stack);
 
     // Assess
@@ -318,7 +418,7 @@ describe('TelemetryPipelineStack', () => {
     });
 
     // Act
-    const stack = new TelemetryPipelineStack(testApp(), 'Sdap-prod', { config });
+    const stack = new TelemetryPipelineStack(testApp(), 'Sdap-prod', { config, modelPath: models.modelPath });
     const template = Template.fromStack(stack);
 
     // Assess

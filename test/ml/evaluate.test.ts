@@ -74,7 +74,13 @@ describe('evaluateEnergy', () => {
     // with only two of its hours (a partial day: left out).
     const day = (device: string, label: number, score: number, baseline: number) =>
       Array.from({ length: 24 }, (_, h) =>
-        row(device, `2026-01-01T${String(h).padStart(2, '0')}:00:00.000Z`, label / 24, score / 24, baseline / 24),
+        row(
+          device,
+          `2026-01-01T${String(h).padStart(2, '0')}:00:00.000Z`,
+          label / 24,
+          score / 24,
+          baseline / 24,
+        ),
       );
     const rows = [
       ...day('t1', 100, 100, 80),

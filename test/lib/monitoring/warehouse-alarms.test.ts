@@ -1,5 +1,5 @@
 import { Template } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ETL_METRICS } from '../../../lib/batch/etl-workflow.ts';
 import { buildStageConfig } from '../../../lib/config.ts';
 import {
@@ -9,6 +9,7 @@ import {
 } from '../../../lib/monitoring/warehouse-alarms.ts';
 import { TelemetryPipelineStack } from '../../../lib/telemetry-pipeline-stack.ts';
 import { resourceOf, testApp } from '../support/cdk.ts';
+import { type TestModels, writeTestModels } from '../support/test-models.ts';
 
 describe('WarehouseAlarms', () => {
   let template: Template;
@@ -22,8 +23,16 @@ describe('WarehouseAlarms', () => {
     return matches[0]?.Properties;
   };
 
+  // Prod deploys the models' endpoints: small models stand in for the committed ones.
+  let models: TestModels;
+  afterAll(() => models.remove());
+
   beforeAll(() => {
-    const stack = new TelemetryPipelineStack(testApp(), 'Sdap-prod', { config: buildStageConfig('prod') });
+    models = writeTestModels();
+    const stack = new TelemetryPipelineStack(testApp(), 'Sdap-prod', {
+      config: buildStageConfig('prod'),
+      modelPath: models.modelPath,
+    });
     template = Template.fromStack(stack);
     topic = resourceOf(template, 'AWS::SNS::Topic', 'AlarmsOnCallTopic').id;
   });
