@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Dict, List, Sequence
 
+# The ETL job's command-line reading, shipped with this job too (lib/ml/training-workflow.ts).
+from etl_args import ArgumentError, _required, read_options
+
 MODELS = ("anomaly", "failure", "energy")
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -47,10 +50,6 @@ _RUN_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _VIEW_WORD = r"(?<![A-Za-z0-9_]){}(?![A-Za-z0-9_])"
 
 
-class ArgumentError(ValueError):
-    """A job argument that cannot be used; the message names it."""
-
-
 class SpecError(ValueError):
     """The model definitions do not describe the model; the message names the field."""
 
@@ -70,32 +69,6 @@ class TrainingDataArgs:
     split_at_ms: int
     window_end_ms: int
     output_prefix: str
-
-
-def read_options(argv: Sequence[str]) -> Dict[str, str]:
-    """`--name value` and `--name=value` pairs of a command line; a later value wins."""
-    options: Dict[str, str] = {}
-    index = 0
-    while index < len(argv):
-        token = argv[index]
-        if token.startswith("--"):
-            if "=" in token:
-                name, value = token[2:].split("=", 1)
-                options[name] = value
-            elif index + 1 < len(argv) and not argv[index + 1].startswith("--"):
-                options[token[2:]] = argv[index + 1]
-                index += 1
-            else:
-                options[token[2:]] = ""
-        index += 1
-    return options
-
-
-def _required(options: Dict[str, str], name: str, expected: str) -> str:
-    value = options.get(name)
-    if value is None or value == "":
-        raise ArgumentError(f"--{name}: received {'nothing' if value is None else repr(value)}, expected {expected}")
-    return value
 
 
 def _matching(options: Dict[str, str], name: str, pattern: "re.Pattern[str]", expected: str) -> "re.Match[str]":

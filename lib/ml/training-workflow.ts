@@ -1586,12 +1586,22 @@ export class TrainingWorkflow extends Construct {
   }
 }
 
-/** The Python modules of the training-data job: `glue-scripts/ml_*.py` besides its entry point. */
+/**
+ * The ETL job's modules the training-data job reuses: its command-line reading (`etl_args.py`) and
+ * what that imports.
+ */
+export const SHARED_ETL_MODULES = ['etl_args.py', 'etl_window.py'] as const;
+
+/**
+ * The Python modules of the training-data job: `glue-scripts/ml_*.py` besides its entry point, and
+ * {@link SHARED_ETL_MODULES}.
+ */
 function readGlueModules(): string[] {
   return readdirSync(GLUE_SCRIPTS_DIR)
     .filter(
       (name) =>
-        name.startsWith(ML_SCRIPT_PREFIX) && name.endsWith('.py') && name !== TRAINING_DATA_JOB_SCRIPT,
+        (name.startsWith(ML_SCRIPT_PREFIX) && name.endsWith('.py') && name !== TRAINING_DATA_JOB_SCRIPT) ||
+        (SHARED_ETL_MODULES as readonly string[]).includes(name),
     )
     .sort();
 }

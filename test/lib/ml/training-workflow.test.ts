@@ -27,6 +27,7 @@ import {
   MAX_NAME_PREFIX_LENGTH,
   MAX_TRAINING_WINDOW_DAYS,
   ML_SCRIPT_PREFIX,
+  SHARED_ETL_MODULES,
   TRAINING_CURATED_PREFIXES,
   TRAINING_DATA_JOB_ARGUMENTS,
   TRAINING_DATA_JOB_SCRIPT,
@@ -1063,7 +1064,7 @@ describe('TrainingWorkflow', () => {
       });
     });
 
-    it('ships its entry point and its own modules, and passes the buckets, the queries and models.json', () => {
+    it("ships its entry point, its own modules and the ETL's argument reading, and passes the buckets, the queries and models.json", () => {
       // Prepare
       const job = resourceOf(built.template, 'AWS::Glue::Job').properties;
       const args = job.DefaultArguments;
@@ -1074,7 +1075,9 @@ describe('TrainingWorkflow', () => {
 
       // Assess
       expect(modules.length).toBeGreaterThan(0);
-      expect(flatten(args['--extra-py-files']).split(',')).toHaveLength(modules.length);
+      expect(flatten(args['--extra-py-files']).split(',')).toHaveLength(
+        modules.length + SHARED_ETL_MODULES.length,
+      );
       expect(args[TRAINING_DATA_JOB_ARGUMENTS.fixed.rawBucket]).toEqual({
         Ref: resourceOf(built.template, 'AWS::S3::Bucket', 'LakeRawBucket').id,
       });
