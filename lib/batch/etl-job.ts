@@ -94,6 +94,28 @@ export interface EtlJobProps {
   /** For the log group and the security configuration. @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
 }
+/**
+ * The arguments every Glue job of the project starts with: Python, job and observability metrics,
+ * continuous logs into `logGroup`, no bookmarks (each run names the data it reads, and a rerun must
+ * read it again), and `modules` as extra Python files.
+ */
+export function glueJobArguments(
+  logGroup: logs.ILogGroup,
+  modules: readonly s3assets.Asset[],
+): Record<string, string> {
+  return {
+    '--job-language': 'python',
+    '--enable-metrics': 'true',
+    '--enable-observability-metrics': 'true',
+    '--enable-continuous-cloudwatch-log': 'true',
+    '--continuous-log-logGroup': logGroup.logGroupName,
+    '--job-bookmark-option': 'job-bookmark-disable',
+    ...(modules.length > 0
+      ? { '--extra-py-files': modules.map((asset) => asset.s3ObjectUrl).join(',') }
+      : {}),
+  };
+}
+
 export const DEFAULT_ETL_LOG_RETENTION_DAYS = logs.RetentionDays.ONE_MONTH;
 
 /**
@@ -194,17 +216,9 @@ export class EtlJob extends Construct {
       executionProperty: { maxConcurrentRuns: props.maxConcurrentRuns ?? DEFAULT_ETL_MAX_CONCURRENT_RUNS },
       securityConfiguration: this.securityConfiguration.securityConfigurationName,
       defaultArguments: {
-        '--job-language': 'python',
-        '--enable-metrics': 'true',
-        '--enable-observability-metrics': 'true',
-        '--enable-continuous-cloudwatch-log': 'true',
-        '--continuous-log-logGroup': this.logGroup.logGroupName,
         // Every run names its window explicitly and replaces its partitions: a bookmark would make
         // a rerun of the same hour skip the data it must rebuild.
-        '--job-bookmark-option': 'job-bookmark-disable',
-        ...(modules.length > 0
-          ? { '--extra-py-files': modules.map((asset) => asset.s3ObjectUrl).join(',') }
-          : {}),
+        ...glueJobArguments(this.logGroup, modules),
         [ETL_JOB_ARGUMENTS.fixed.rawBucket]: lake.rawBucket.bucketName,
         [ETL_JOB_ARGUMENTS.fixed.quarantineBucket]: lake.quarantineBucket.bucketName,
         [ETL_JOB_ARGUMENTS.fixed.curatedBucket]: lake.curatedBucket.bucketName,

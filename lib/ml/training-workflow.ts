@@ -31,7 +31,7 @@ import {
   type ModelSpec,
   sagemakerHyperParameters,
 } from '../../ml/model-spec.ts';
-import { ETL_GLUE_VERSION, GLUE_LOG_GROUP_PREFIX } from '../batch/etl-job.ts';
+import { ETL_GLUE_VERSION, GLUE_LOG_GROUP_PREFIX, glueJobArguments } from '../batch/etl-job.ts';
 import { GLUE_SCRIPTS_DIR } from '../batch/etl-manifest.ts';
 import {
   GLUE_TASK_TIMEOUT_MARGIN_MINUTES,
@@ -645,16 +645,8 @@ export class TrainingWorkflow extends Construct {
       executionProperty: { maxConcurrentRuns: MODEL_NAMES.length },
       securityConfiguration: this.securityConfiguration.securityConfigurationName,
       defaultArguments: {
-        '--job-language': 'python',
-        '--enable-metrics': 'true',
-        '--enable-observability-metrics': 'true',
-        '--enable-continuous-cloudwatch-log': 'true',
-        '--continuous-log-logGroup': this.trainingDataLogGroup.logGroupName,
         // Every run names its window and output prefix: a bookmark would skip data a rerun needs.
-        '--job-bookmark-option': 'job-bookmark-disable',
-        ...(modules.length > 0
-          ? { '--extra-py-files': modules.map((asset) => asset.s3ObjectUrl).join(',') }
-          : {}),
+        ...glueJobArguments(this.trainingDataLogGroup, modules),
         [TRAINING_DATA_JOB_ARGUMENTS.fixed.rawBucket]: lake.rawBucket.bucketName,
         [TRAINING_DATA_JOB_ARGUMENTS.fixed.curatedBucket]: lake.curatedBucket.bucketName,
         [TRAINING_DATA_JOB_ARGUMENTS.fixed.artifactsBucket]: this.artifactsBucket.bucketName,

@@ -30,7 +30,7 @@ import { failureTimes, headline, type ModelQuality, measureModel } from './model
 
 /** Debian's interpreter, with python3-xgboost 1.7 (the `python3` on PATH may lack it). */
 export const PYTHON = '/usr/bin/python3';
-export const INSTALL_XGBOOST = 'apt-get install -y --no-install-recommends python3-xgboost';
+export const INSTALL_XGBOOST = 'apt-get update && apt-get install -y --no-install-recommends python3-xgboost';
 const TRAIN_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'ml', 'train.py');
 /** The run log: one JSON line per model trained, kept with the committed models. */
 export const RUN_LOG_FILE = 'runs.ndjson';

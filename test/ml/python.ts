@@ -6,10 +6,10 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const PYTHON = '/usr/bin/python3';
+import { INSTALL_XGBOOST, PYTHON } from '../../local/ml/train-command.ts';
+
+export { INSTALL_XGBOOST, PYTHON };
 export const ML_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'ml');
-/** What CI (or a developer) runs to get the interpreter and xgboost 1.7. */
-export const INSTALL_XGBOOST = 'apt-get update && apt-get install -y --no-install-recommends python3-xgboost';
 
 export interface PythonRun {
   readonly status: number | null;
