@@ -24,6 +24,8 @@
  * Progress goes to stderr.
  */
 
+// First: the handlers' logs stay quiet while the bench runs them (see the module).
+import '../local/quiet-handler-logs.ts';
 import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { dirname } from 'node:path';

@@ -12,10 +12,13 @@
  *   sdap status --stage S latest ETL executions and Glue job runs of a deployed stage
  *   sdap query "SQL"      SQL against the twin's DuckDB warehouse, opened read only (table, csv, json)
  *   sdap schema [--check] write (or check) the contract's JSON Schema file
+ *   sdap cost [options]   a stage's monthly AWS bill by service and its cost per million events
  *
  * Every command validates its flags and fails with a message naming the flag, the value received
  * and what is allowed, never with a stack trace.
  */
+// First: the handlers' logs stay quiet in the local tools (see the module).
+import '../local/quiet-handler-logs.ts';
 import { readFile, writeFile } from 'node:fs/promises';
 import { telemetryJsonSchemaText } from '../lambdas/shared/json-schema.ts';
 import { START_DEFAULTS, twinCommand } from '../local/twin-cli.ts';
@@ -24,6 +27,11 @@ import { simulateCommand } from '../simulator/simulate-cli.ts';
 // The local tools run on Node 20 (TOOLCHAIN.md); the deployed functions run on the newest Lambda
 // runtime. The SDK's reminder about Node 20 would only clutter every twin run.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+// `sdap cost | head`: a reader that closed the pipe has all it wanted; stop without a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 
 /** Where the contract's JSON Schema is committed. */
 export const JSON_SCHEMA_PATH = 'schema/telemetry-message.schema.json';
@@ -51,6 +59,10 @@ const commands: Record<string, { summary: string; run: Command }> = {
       args.some((arg) => arg === '--stage' || arg.startsWith('--stage='))
         ? (await import('../ops/etl-command.ts')).etlCommand(args)
         : (await import('../local/twin-etl.ts')).twinEtlCommand(args),
+  },
+  cost: {
+    summary: "estimate a stage's monthly AWS bill and cost per million events (see sdap cost --help)",
+    run: async (args) => (await import('../ops/cost-command.ts')).costCommand(args),
   },
   train: {
     summary:

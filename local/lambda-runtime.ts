@@ -38,7 +38,12 @@ export async function importWeatherQuietly(): Promise<typeof import('../lambdas/
   return import('../lambdas/weather/handler.ts');
 }
 
-function quietPowertools(): void {
+/**
+ * Errors only from the handlers' logger, no EMF metrics on stdout. Call it before anything imports
+ * the handlers' shared modules: their logger reads the level once, when first imported. Settings
+ * already in the environment win.
+ */
+export function quietPowertools(): void {
   process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 }

@@ -2,6 +2,9 @@
  * The command-line tool's failure behaviour: clear messages naming the flag, host or file.
  */
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseTwinArgs, START_DEFAULTS } from '../../local/twin-cli.ts';
@@ -105,12 +108,45 @@ describe('sdap command line', () => {
   }, 30_000);
 });
 
+describe('sdap twin output', () => {
+  it("prints the summary, not the handler's logs or metrics, when the environment sets no log level", async () => {
+    // Prepare: the environment a user's shell has (the test runner's own Powertools settings removed).
+    const outDir = await mkdtemp(join(tmpdir(), 'sdap-twin-quiet-'));
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([name]) => !name.startsWith('POWERTOOLS_')),
+    );
+
+    // Act
+    const { stdout } = await run(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'bin/sdap.ts',
+        'twin',
+        '--devices',
+        '5',
+        '--hours',
+        '1',
+        '--no-batch',
+        '--quiet',
+        '--out',
+        outDir,
+      ],
+      { env: { ...env, CI: 'true' } },
+    );
+
+    // Assess
+    expect(stdout).toContain('conservation');
+    expect(stdout).not.toMatch(/"level":|"_aws":/);
+    await rm(outDir, { recursive: true, force: true });
+  }, 60_000);
+});
+
 describe('sdap twin interrupted', () => {
   it('stops on Ctrl-C, drains what was published and still writes a summary whose conservation holds', async () => {
     const { spawn } = await import('node:child_process');
-    const { mkdtemp, readFile } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
+    const { readFile } = await import('node:fs/promises');
     const outDir = await mkdtemp(join(tmpdir(), 'sdap-twin-sigint-'));
     // Paced: 2 fleet hours at 240x take 30 s, so the interrupt lands mid-run.
     const child = spawn(
