@@ -154,6 +154,19 @@ const DERIVED: Readonly<Record<string, (input: FeatureInput) => FeatureValue>> =
   temperature_gap_c: ({ reading }) =>
     reading.deviceType === 'thermostat' ? reading.ambientTemperatureC - reading.targetTemperatureC : null,
   /**
+   * Thermostats in heat or cool mode: how far the reading lies on the wrong side of its target for
+   * what the HVAC does (heat: ambient - target while hvac_power_w > 0, target - ambient while idle;
+   * cool mirrored); missing in other modes and for other device types.
+   */
+  hvac_control_error_c: ({ reading }) => {
+    if (reading.deviceType !== 'thermostat') return null;
+    const aboveTarget = reading.ambientTemperatureC - reading.targetTemperatureC;
+    const running = reading.hvacPowerW > 0;
+    if (reading.hvacMode === 'heat') return running ? aboveTarget : -aboveTarget;
+    if (reading.hvacMode === 'cool') return running ? -aboveTarget : aboveTarget;
+    return null;
+  },
+  /**
    * The reading's signal minus the previous reading's, when the previous reading carries a signal
    * and is at most an hour older; else missing.
    */

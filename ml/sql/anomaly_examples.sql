@@ -102,6 +102,18 @@ SELECT
   CASE WHEN x.lock_state = 'jammed' THEN 1 ELSE 0 END AS lock_jammed,
   CASE WHEN x.sensor_kind IN ('smoke', 'water_leak') AND x.value = 1 THEN 1 ELSE 0 END AS sensor_alarm,
   CASE WHEN x.device_type = 'thermostat' THEN x.ambient_temperature_c - x.target_temperature_c END AS temperature_gap_c,
+  -- The wrong side of the target for what the HVAC does: heating (or idle in cool mode) above it,
+  -- idle in heat mode (or cooling) below it. The HVAC follows the room, a drifting sensor does not.
+  CASE
+    WHEN x.device_type = 'thermostat' AND x.hvac_mode = 'heat' AND x.hvac_power_w > 0
+      THEN x.ambient_temperature_c - x.target_temperature_c
+    WHEN x.device_type = 'thermostat' AND x.hvac_mode = 'heat'
+      THEN x.target_temperature_c - x.ambient_temperature_c
+    WHEN x.device_type = 'thermostat' AND x.hvac_mode = 'cool' AND x.hvac_power_w > 0
+      THEN x.target_temperature_c - x.ambient_temperature_c
+    WHEN x.device_type = 'thermostat' AND x.hvac_mode = 'cool'
+      THEN x.ambient_temperature_c - x.target_temperature_c
+  END AS hvac_control_error_c,
   CASE WHEN x.hvac_mode = 'heat' THEN 1 ELSE 0 END AS hvac_heating,
   CASE WHEN x.hvac_mode = 'cool' THEN 1 ELSE 0 END AS hvac_cooling,
   x.signal_delta_prev,
