@@ -16,6 +16,7 @@ import { TrainingWorkflow } from './ml/training-workflow.ts';
 import { EtlAlarms } from './monitoring/etl-alarms.ts';
 import { IngestAlarms } from './monitoring/ingest-alarms.ts';
 import { ModelEndpointAlarms } from './monitoring/model-endpoint-alarms.ts';
+import { type DashboardSection, PipelineDashboard } from './monitoring/pipeline-dashboard.ts';
 import { RegistryExportAlarms } from './monitoring/registry-export-alarms.ts';
 import { TrainingAlarms } from './monitoring/training-alarms.ts';
 import { WarehouseAlarms } from './monitoring/warehouse-alarms.ts';
@@ -91,6 +92,8 @@ export class TelemetryPipelineStack extends Stack {
   public readonly warehouse?: WarehouseParts;
   /** `undefined` when the stage switches the endpoints off (`ml.endpoints.enabled: false`). */
   public readonly ml?: MlParts;
+  /** The stage's one dashboard: every alarm above, stage by stage. */
+  public readonly dashboard: PipelineDashboard;
 
   constructor(scope: Construct, id: string, props: TelemetryPipelineStackProps) {
     super(scope, id, props);
@@ -176,6 +179,13 @@ export class TelemetryPipelineStack extends Stack {
     if (config.ml.endpoints.enabled) {
       this.ml = this.composeMl(config, namePrefix, removalPolicy, props.modelPath ?? committedModelPath);
     }
+
+    this.dashboard = new PipelineDashboard(this, 'Dashboard', {
+      dashboardName: `${namePrefix}-pipeline`,
+      stream: this.stream,
+      validator: this.validator,
+      sections: this.dashboardSections(),
+    });
 
     const outputs: Record<string, [string, string]> = {
       RawBucketName: [this.lake.rawBucket.bucketName, 'Valid readings, gzip NDJSON under telemetry/'],
@@ -263,6 +273,56 @@ export class TelemetryPipelineStack extends Stack {
   }
 
   /** The hourly export of the IoT registry into the raw bucket, and its alarm. */
+  /** The dashboard's sections: each deployed part's alarms, in pipeline order. */
+  private dashboardSections(): DashboardSection[] {
+    const sections: DashboardSection[] = [
+      {
+        title: 'Ingest',
+        description:
+          'IoT rule, stream and validator: consumer lag, errors and throttles, records diverted, quarantine share.',
+        alarms: this.alarms.alarms,
+      },
+    ];
+    if (this.registryExport) {
+      sections.push({
+        title: 'IoT registry export',
+        description: 'The hourly snapshot of things and groups the ETL and the weather function read.',
+        alarms: this.registryExport.alarms.alarms,
+      });
+    }
+    if (this.etl) {
+      sections.push({
+        title: 'Batch ETL',
+        description:
+          'The scheduled Step Functions workflow and its Glue runs: failures, run time, data quality.',
+        alarms: this.etl.alarms.alarms,
+      });
+      if (this.etl.warehouseLoad) {
+        sections.push({
+          title: 'Warehouse loads',
+          description: 'The curated partitions merged into Redshift after each window.',
+          alarms: this.etl.warehouseLoad.alarms.alarms,
+        });
+      }
+    }
+    if (this.ml) {
+      sections.push({
+        title: 'Model endpoints',
+        description:
+          'Each SageMaker endpoint: errors, p99 latency, and the share of high scores against its trailing baseline (drift).',
+        alarms: this.ml.alarms.alarms,
+      });
+      if (this.ml.training) {
+        sections.push({
+          title: 'Model training',
+          description: 'The weekly retraining workflow.',
+          alarms: this.ml.training.alarms.alarms,
+        });
+      }
+    }
+    return sections;
+  }
+
   private composeRegistryExport(
     config: StageConfig,
     namePrefix: string,
