@@ -28,6 +28,7 @@ import {
   MAX_TRAINING_WINDOW_DAYS,
   ML_SCRIPT_PREFIX,
   SHARED_ETL_MODULES,
+  STATE_MACHINE_DATA_KEY_REUSE_SECONDS,
   TRAINING_CURATED_PREFIXES,
   TRAINING_DATA_JOB_ARGUMENTS,
   TRAINING_DATA_JOB_SCRIPT,
@@ -1015,6 +1016,18 @@ describe('TrainingWorkflow', () => {
     });
   });
 
+  describe('the state machine', () => {
+    it("keeps executions' data under the workflow's key", () => {
+      expect(
+        resourceOf(built.template, 'AWS::StepFunctions::StateMachine').properties.EncryptionConfiguration,
+      ).toEqual({
+        Type: 'CUSTOMER_MANAGED_KMS_KEY',
+        KmsKeyId: { 'Fn::GetAtt': [ids.key, 'Arn'] },
+        KmsDataKeyReusePeriodSeconds: STATE_MACHINE_DATA_KEY_REUSE_SECONDS,
+      });
+    });
+  });
+
   describe('the schedule', () => {
     it(`starts the workflow ${DEFAULT_TRAINING_SCHEDULE_EXPRESSION} (UTC) with its scheduled time, encrypted`, () => {
       // Act
@@ -1030,6 +1043,26 @@ describe('TrainingWorkflow', () => {
         trigger: 'schedule',
         scheduledTime: '<aws.scheduler.scheduled-time>',
       });
+    });
+
+    it("starts executions with a role of its own that may use the workflow's key, as its encryption requires", () => {
+      // Prepare
+      const schedule = resourceOf(built.template, 'AWS::Scheduler::Schedule').properties;
+      const role = resourceOf(built.template, 'AWS::IAM::Role', 'TrainingScheduleRole');
+      const statements = statementsOfRole(built.template, 'TrainingScheduleRole');
+      const machine = resourceOf(built.template, 'AWS::StepFunctions::StateMachine').id;
+
+      // Assess
+      expect(schedule.Target.RoleArn).toEqual({ 'Fn::GetAtt': [role.id, 'Arn'] });
+      expect(role.properties.AssumeRolePolicyDocument.Statement).toEqual([
+        expect.objectContaining({
+          Principal: { Service: 'scheduler.amazonaws.com' },
+          // The stack's own account: no other account's schedules may use the role.
+          Condition: { StringEquals: { 'aws:SourceAccount': expect.anything() } },
+        }),
+      ]);
+      expect(grantsOf(statements, 'kms:GenerateDataKey')).toEqual([`<${ids.key}.Arn>`]);
+      expect(grantsOf(statements, 'states:StartExecution')).toEqual([`<${machine}>`]);
     });
 
     it("takes the stage's expression and refuses one EventBridge Scheduler would not", () => {
