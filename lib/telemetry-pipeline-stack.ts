@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { modelVersionOf } from '../lambdas/failure-scoring/names.ts';
 import { committedModelPath, MODEL_NAMES, type ModelName } from '../ml/model-spec.ts';
 import { EtlJob } from './batch/etl-job.ts';
 import { EtlWorkflow } from './batch/etl-workflow.ts';
+import { FailureScoring } from './batch/failure-scoring.ts';
 import { RegistryExport } from './batch/registry-export.ts';
 import { WeatherIngest } from './batch/weather-ingest.ts';
 import type { StageConfig } from './config.ts';
@@ -46,6 +49,8 @@ export interface EtlParts {
   readonly alarms: EtlAlarms;
   /** The load after each window and its alarms, present when the stage also has a warehouse. */
   readonly warehouseLoad?: { readonly loader: WarehouseLoader; readonly alarms: WarehouseAlarms };
+  /** The failure model's scoring after each window, present when the stage also has the endpoints. */
+  readonly failureScoring?: FailureScoring;
 }
 
 /** The IoT registry export of a stage and its alarm, present when `registryExport.enabled`. */
@@ -162,7 +167,10 @@ export class TelemetryPipelineStack extends Stack {
     if (config.registryExport.enabled) {
       this.registryExport = this.composeRegistryExport(config, namePrefix, removalPolicy);
     }
-    if (config.etl.enabled) this.etl = this.composeEtl(config, namePrefix, removalPolicy);
+    const modelPath = props.modelPath ?? committedModelPath;
+    // The endpoints before the ETL, which scores each window with the failure model's.
+    if (config.ml.endpoints.enabled) this.ml = this.composeMl(config, namePrefix, removalPolicy, modelPath);
+    if (config.etl.enabled) this.etl = this.composeEtl(config, namePrefix, removalPolicy, modelPath);
     if (config.weather.enabled) {
       this.weather = new WeatherIngest(this, 'Weather', {
         rawBucket: this.lake.rawBucket,
@@ -175,9 +183,6 @@ export class TelemetryPipelineStack extends Stack {
         logRetentionDays: config.validator.logRetentionDays as logs.RetentionDays,
         removalPolicy,
       });
-    }
-    if (config.ml.endpoints.enabled) {
-      this.ml = this.composeMl(config, namePrefix, removalPolicy, props.modelPath ?? committedModelPath);
     }
 
     this.dashboard = new PipelineDashboard(this, 'Dashboard', {
@@ -258,6 +263,12 @@ export class TelemetryPipelineStack extends Stack {
         EnergyEndpointName: [
           this.ml.endpoints.endpointNames.energy,
           'SageMaker endpoint of the energy model (the ETL forecasts thermostat-hours with it)',
+        ],
+      }),
+      ...(this.etl?.failureScoring && {
+        FailureScoringFunctionName: [
+          this.etl.failureScoring.function.functionName,
+          "Scores an ETL window's device-hours with the failure model into predictions/",
         ],
       }),
       ...(this.etl?.warehouseLoad && {
@@ -344,8 +355,16 @@ export class TelemetryPipelineStack extends Stack {
     return { registryExport, alarms };
   }
 
-  /** The hourly ETL: the Glue job over the lake, its workflow and schedule, and their alarms. */
-  private composeEtl(config: StageConfig, namePrefix: string, removalPolicy: RemovalPolicy): EtlParts {
+  /**
+   * The hourly ETL: the Glue job over the lake, its workflow and schedule, and their alarms; with the
+   * endpoints, the failure model's scoring of each window (invoking that endpoint only).
+   */
+  private composeEtl(
+    config: StageConfig,
+    namePrefix: string,
+    removalPolicy: RemovalPolicy,
+    modelPath: (name: ModelName) => string,
+  ): EtlParts {
     const { etl } = config;
     const logRetentionDays = etl.logRetentionDays as logs.RetentionDays;
     const job = new EtlJob(this, 'EtlJob', {
@@ -369,6 +388,18 @@ export class TelemetryPipelineStack extends Stack {
         logRetentionDays,
         removalPolicy,
       });
+    const endpoints = this.ml?.endpoints;
+    const failureScoring =
+      endpoints &&
+      new FailureScoring(this, 'FailureScoring', {
+        lake: this.lake,
+        endpointName: endpoints.endpointNames.failure,
+        // The champion serves the model the endpoints deployed: the same file.
+        modelVersion: modelVersionOf(readFileSync(modelPath('failure'))),
+        logRetentionDays,
+        removalPolicy,
+      });
+    if (endpoints && failureScoring) endpoints.grantInvoke(failureScoring.function, 'failure');
     const workflow = new EtlWorkflow(this, 'EtlWorkflow', {
       job,
       lake: this.lake,
@@ -381,6 +412,7 @@ export class TelemetryPipelineStack extends Stack {
       logRetentionDays,
       removalPolicy,
       warehouseLoader: loader,
+      failureScoring,
     });
     const alarms = new EtlAlarms(this, 'EtlAlarms', {
       workflow,
@@ -395,7 +427,13 @@ export class TelemetryPipelineStack extends Stack {
         namePrefix,
       }),
     };
-    return { job, workflow, alarms, ...(warehouseLoad && { warehouseLoad }) };
+    return {
+      job,
+      workflow,
+      alarms,
+      ...(warehouseLoad && { warehouseLoad }),
+      ...(failureScoring && { failureScoring }),
+    };
   }
 
   /**

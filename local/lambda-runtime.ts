@@ -38,6 +38,14 @@ export async function importWeatherQuietly(): Promise<typeof import('../lambdas/
   return import('../lambdas/weather/handler.ts');
 }
 
+/** Loads the failure-scoring function's handler module the same way (see {@link importValidatorQuietly}). */
+export async function importFailureScoringQuietly(): Promise<
+  typeof import('../lambdas/failure-scoring/handler.ts')
+> {
+  quietPowertools();
+  return import('../lambdas/failure-scoring/handler.ts');
+}
+
 /**
  * Errors only from the handlers' logger, no EMF metrics on stdout. Call it before anything imports
  * the handlers' shared modules: their logger reads the level once, when first imported. Settings

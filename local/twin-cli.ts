@@ -12,6 +12,7 @@ import { FLEET_FLAGS, FlagError, parseFleetFlags, parseNumberFlag } from '../sim
 import { DEFAULT_DEVICES, DEFAULT_DURATION_HOURS, DEFAULT_SEED, MAX_DEVICES } from '../simulator/options.ts';
 import { DEFAULT_FAULT_RATES, FAULT_KINDS, type FaultKind } from '../simulator/transport-faults.ts';
 import { type BatchSummary, runBatchStage } from './etl/batch-stage.ts';
+import { formatPredictions, withCommittedFailureEndpoint } from './etl/failure-scoring.ts';
 import { formatModelQuality } from './ml/model-quality-stage.ts';
 import { runTwin, type TwinSummary } from './twin.ts';
 import {
@@ -218,10 +219,13 @@ export function periodicBatchStage(intervalMs: number, log: (line: string) => vo
     name: 'batch',
     intervalMs,
     run: async ({ s3, buckets, outDir }) => {
-      const summary = await runBatchStage({
-        s3,
-        buckets: { raw: buckets.raw, quarantine: buckets.quarantine, curated: buckets.curated },
-      });
+      const summary = await withCommittedFailureEndpoint((scoring) =>
+        runBatchStage({
+          s3,
+          buckets: { raw: buckets.raw, quarantine: buckets.quarantine, curated: buckets.curated },
+          ...(scoring && { scoring }),
+        }),
+      );
       const warehouse = await runWarehouseStage({ s3, curatedBucket: buckets.curated, outDir });
       log([...formatBatch(summary), ...formatWarehouse(warehouse)].join('\n'));
     },
@@ -495,6 +499,7 @@ export function formatBatch(b: BatchSummary): string[] {
     `  batch          event hours ${b.window.from} .. ${b.window.to} (${b.hoursProcessed} h) in ${b.seconds.total.toFixed(1)} s: ${b.curatedRows} curated rows, ${b.duplicatesRemoved} duplicates removed, ${b.lateReadings} late readings, ${b.malformedLines} malformed lines`,
     `                 DQ score per device-hour: p10 ${score(dq.p10)}, median ${score(dq.p50)}, mean ${score(dq.mean)} over ${dq.deviceHoursScored} (>= 95: ${dq.histogram.from95}, 80-95: ${dq.histogram.from80To95}, 50-80: ${dq.histogram.from50To80}, < 50: ${dq.histogram.below50})`,
     `                 ${Object.keys(b.tables).length} tables, ${b.objectsWritten} Parquet objects in the curated bucket; checksum ${b.outputChecksum.slice(0, 12)}`,
+    ...formatPredictions(b.predictions),
   ];
 }
 

@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseHourRange } from '../ops/etl-command.ts';
+import { withCommittedFailureEndpoint } from './etl/failure-scoring.ts';
 import { backfillLake } from './etl/lake-backfill.ts';
 import { formatBatch } from './twin-cli.ts';
 import { DEFAULT_OUT_DIR } from './twin-output.ts';
@@ -22,7 +23,8 @@ export const TWIN_ETL_USAGE = `usage: sdap etl [--out DIR] [--from HOUR [--to HO
 
 Reruns the batch stage (the ETL's SQL in DuckDB) over a twin's lake: the event hours [from, to),
 or, without --from, every hour the raw zone holds. A rerun replaces the hours' curated output,
-then MERGEs it into <out>/warehouse.duckdb and rewrites <out>/report.html.
+scores them with the committed failure model (predictions/), then MERGEs it all into
+<out>/warehouse.duckdb and rewrites <out>/report.html.
 
   --out DIR     the twin's output directory (default ${DEFAULT_OUT_DIR})
   --from HOUR   first event hour, a whole UTC hour such as 2026-11-27T10:00:00Z
@@ -76,15 +78,18 @@ export async function twinEtlCommand(
     return 2;
   }
   let warehouse: WarehouseStageSummary | undefined;
-  const summary = await backfillLake({
-    lakeDir: lakeDirectory,
-    buckets: { raw: TWIN_BUCKETS.raw, quarantine: TWIN_BUCKETS.quarantine, curated: TWIN_BUCKETS.curated },
-    ...(range && { from: range.from, to: range.to }),
-    // As the deployed workflow loads the warehouse after the ETL, a rerun updates it too.
-    afterBatch: async (s3) => {
-      warehouse = await runWarehouseStage({ s3, curatedBucket: TWIN_BUCKETS.curated, outDir });
-    },
-  });
+  // As the deployed workflow scores the window and loads the warehouse after the ETL, a rerun does too.
+  const summary = await withCommittedFailureEndpoint((scoring) =>
+    backfillLake({
+      lakeDir: lakeDirectory,
+      buckets: { raw: TWIN_BUCKETS.raw, quarantine: TWIN_BUCKETS.quarantine, curated: TWIN_BUCKETS.curated },
+      ...(range && { from: range.from, to: range.to }),
+      ...(scoring && { scoring }),
+      afterBatch: async (s3) => {
+        warehouse = await runWarehouseStage({ s3, curatedBucket: TWIN_BUCKETS.curated, outDir });
+      },
+    }),
+  );
   log(
     values.json
       ? JSON.stringify({ ...summary, warehouse }, null, 2)

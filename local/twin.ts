@@ -20,6 +20,7 @@ import type { SimulationOptions } from '../simulator/options.ts';
 import { REGISTRY_DIRECTORY, THING_GROUPS_FILE, THINGS_FILE, writeRegistry } from '../simulator/registry.ts';
 import { simulateFleet } from '../simulator/simulate.ts';
 import { type BatchSummary, runBatchStage } from './etl/batch-stage.ts';
+import { withCommittedFailureEndpoint } from './etl/failure-scoring.ts';
 import type { ConservationReport, PublishedMessage } from './lake-audit.ts';
 import { importWeatherQuietly, lambdaContext } from './lambda-runtime.ts';
 import { type ModelQualitySummary, runModelQualityStage } from './ml/model-quality-stage.ts';
@@ -280,15 +281,19 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
     complete = summary;
     if ((options.batch ?? true) && !interrupted) {
       const weather = source.sites ? await landWeather(pipeline.directS3, source) : undefined;
-      const batch = await runBatchStage({
-        s3: pipeline.directS3,
-        buckets: {
-          raw: TWIN_BUCKETS.raw,
-          quarantine: TWIN_BUCKETS.quarantine,
-          curated: TWIN_BUCKETS.curated,
-        },
-        ...(options.onBatchLog && { log: options.onBatchLog }),
-      });
+      // The failure model scores the window after the ETL, as the workflow's scoring step does.
+      const batch = await withCommittedFailureEndpoint((scoring) =>
+        runBatchStage({
+          s3: pipeline.directS3,
+          buckets: {
+            raw: TWIN_BUCKETS.raw,
+            quarantine: TWIN_BUCKETS.quarantine,
+            curated: TWIN_BUCKETS.curated,
+          },
+          ...(options.onBatchLog && { log: options.onBatchLog }),
+          ...(scoring && { scoring }),
+        }),
+      );
       complete = { ...summary, ...(weather && { weather }), batch };
       if (options.warehouse ?? true) {
         const warehouse = await runWarehouseStage({

@@ -1,7 +1,9 @@
 /**
  * The curated tables the warehouse loads, with the columns of their Parquet files in file order
- * (Hive partition columns are in the key, not the file). The batch ETL's SQL decides these columns;
- * `test/warehouse/curated-tables.test.ts` runs the ETL and fails when this list is stale.
+ * (Hive partition columns are in the key, not the file). The batch ETL's SQL decides these columns,
+ * except for `predictions`, which the ETL's scoring step writes from this very list;
+ * `test/local/warehouse/twin-warehouse.test.ts` runs the ETL (and the scoring) and fails when this
+ * list is stale.
  */
 import type { CuratedColumn, CuratedTable, WarehouseType } from './spec.ts';
 
@@ -97,6 +99,19 @@ export const LOCATION_REGISTRY: CuratedTable = {
     longitude_deg double, utc_offset_hours double, building_use string`),
 };
 
+/**
+ * The failure model's predictions, one row per device-hour of `ml_features` the ETL's scoring step
+ * scored (lambdas/failure-scoring/): the probability that the device fails within 24 hours, the model
+ * and version that said so, and `scored_at`, the end of the ETL window the score was computed in.
+ */
+export const PREDICTIONS: CuratedTable = {
+  name: 'predictions',
+  prefix: 'predictions/',
+  scope: 'hour',
+  columns: columns(`hour_start timestamp, device_id string, device_type string, site_id string,
+    model_name string, model_version string, failure_probability double, scored_at timestamp`),
+};
+
 /** Every curated table the warehouse reads. */
 export const CURATED_TABLES: readonly CuratedTable[] = [
   DEVICE_REGISTRY,
@@ -107,4 +122,5 @@ export const CURATED_TABLES: readonly CuratedTable[] = [
   ENERGY_SITE_DAILY,
   DQ_PARTITION,
   ANOMALY_ALERTS,
+  PREDICTIONS,
 ];

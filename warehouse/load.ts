@@ -76,11 +76,21 @@ function bindUnit(expression: string, unit: PartitionUnit): string {
     });
 }
 
-/** The key column a partition's ownership is checked on: the business key minus the owned column. */
+/**
+ * The key column a partition's ownership is checked on: the load's `owns.key`, or the business key
+ * minus the owned column.
+ */
 function ownedKey(table: WarehouseTable, load: TableLoad): string {
+  if (load.owns?.key !== undefined) {
+    if (!table.key.includes(load.owns.key))
+      throw new Error(`${table.name}: owns.key ${load.owns.key} is not a column of the business key`);
+    return load.owns.key;
+  }
   const rest = table.key.filter((column) => column !== load.owns?.column);
   if (rest.length !== 1)
-    throw new Error(`${table.name}: owned-row deletion needs one key column besides ${load.owns?.column}`);
+    throw new Error(
+      `${table.name}: owned-row deletion needs one key column besides ${load.owns?.column}, or owns.key`,
+    );
   return rest[0] as string;
 }
 

@@ -62,6 +62,12 @@ export interface TableLoad {
     readonly column: string;
     /** Further condition on owned rows, when several loads share a table. */
     readonly where?: string;
+    /**
+     * The column an owned row is matched on against the partition's rows. @default - the business
+     * key without `column`, which must then be one column; a table keyed by more (a prediction's
+     * `model_name`) names the column left once `where` fixes the others
+     */
+    readonly key?: string;
   };
   /** A column that must not go backwards: a staged row older than the warehouse's is skipped. */
   readonly newerBy?: string;

@@ -12,6 +12,7 @@ import {
   ENERGY_DEVICE_HOURLY,
   ENERGY_SITE_DAILY,
   LOCATION_REGISTRY,
+  PREDICTIONS,
 } from './curated-tables.ts';
 import type { WarehouseColumn, WarehouseTable, WarehouseType } from './spec.ts';
 
@@ -337,6 +338,9 @@ export const FACT_SITE_ENERGY_DAILY: WarehouseTable = {
   ],
 };
 
+/** The `model_name` of the failure model's rows in fact_prediction (its name in ml/models.json). */
+export const FAILURE_MODEL_NAME = 'failure';
+
 /** `source` values of fact_anomaly. */
 export const ANOMALY_SOURCES = { realtime: 'realtime', batch: 'batch' } as const;
 
@@ -450,8 +454,16 @@ export const FACT_PREDICTION: WarehouseTable = {
   key: ['device_id', 'hour_start', 'model_name'],
   distribution: { style: 'key', column: 'device_id' },
   sortKey: ['hour_start', 'device_id'],
-  refresh: 'hourly, once the failure-prediction model is deployed',
-  loads: [],
+  refresh:
+    'hourly, after each ETL run, in stages that deploy the failure model (late readings re-score the hours they belong to)',
+  loads: [
+    {
+      from: PREDICTIONS,
+      expressions: { event_date: '{{event_date}}' },
+      // A rescored hour replaces the model's rows of that hour: a device no longer scored drops out.
+      owns: { column: 'hour_start', where: `model_name = '${FAILURE_MODEL_NAME}'`, key: 'device_id' },
+    },
+  ],
 };
 
 /** Every table, dimensions first (the order migrations create them in). */

@@ -8,43 +8,59 @@
  * The breaker lives in module scope (one per endpoint name), so it survives from one invocation to
  * the next in a warm Lambda execution environment. Each batch publishes the rows it scored or left
  * to the rules, the reason a batch was not scored, and `HighScoreShare` (see pipeline-names.ts).
+ * The calls themselves (CSV, payload limit, timeout, retries, the breaker) are endpoint-client.ts's,
+ * shared with the ETL's batch scoring.
  */
 
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import {
-  InvokeEndpointCommand,
-  type InvokeEndpointCommandOutput,
-  type SageMakerRuntimeClient,
-} from '@aws-sdk/client-sagemaker-runtime';
+import type { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import type { FeatureValue } from './anomaly-features.ts';
+import {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  callBodies,
+  callWithRetries,
+  circuitBreakerFor,
+  classifyScoringError,
+  DEFAULT_COOLDOWN_MS,
+  DEFAULT_FAILURE_THRESHOLD,
+  ENDPOINT_FAILURE_REASONS,
+  type EndpointCallOptions,
+  featureRowsCsv,
+  MAX_CALL_BYTES,
+  parseScores,
+  ScoreResponseError,
+  type ScorerClock,
+  ScoringTimeoutError,
+  SYSTEM_CLOCK,
+} from './endpoint-client.ts';
 import { logger, metrics } from './observability.ts';
 import { SCORING_DIMENSIONS, SCORING_METRICS } from './pipeline-names.ts';
 
-/** Why a batch was left to the rules. Stable: the `Reason` dimension of `RulesOnlyBatches`. */
-export const RULES_ONLY_REASONS = [
-  /** The breaker is open: the endpoint failed too many batches in a row, and is given a rest. */
-  'circuit_open',
-  'throttled',
-  'service_unavailable',
-  'model_not_ready',
-  'internal_failure',
-  /** No answer within the call's timeout. */
-  'timeout',
-  /** No HTTP answer at all (connection refused or reset). */
-  'network_error',
-  /** The model refused the rows (SageMaker's ModelError): retrying would not change its mind. */
-  'model_error',
-  /** The request was refused (unknown endpoint, bad input): retrying would not help either. */
-  'validation_error',
-  /** Another 4xx, such as access denied. */
-  'client_error',
-  /** An answer that is not one score per row. */
-  'bad_response',
-  /** The rows would not fit in the calls' payload limit. */
-  'payload_too_large',
-  /** The caller could not build the rows (a bug); reported by the validator, not by the scorer. */
-  'scoring_error',
-] as const;
+// The endpoint pieces live in endpoint-client.ts (the ETL's batch scoring shares them); re-exported
+// here, where the stream's code and tests have always found them.
+export {
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+  circuitBreakerFor,
+  classifyScoringError,
+  DEFAULT_COOLDOWN_MS,
+  DEFAULT_FAILURE_THRESHOLD,
+  featureRowsCsv,
+  MAX_CALL_BYTES,
+  parseScores,
+  ScoreResponseError,
+  type ScorerClock,
+  ScoringTimeoutError,
+  SYSTEM_CLOCK,
+};
+
+/**
+ * Why a batch was left to the rules. Stable: the `Reason` dimension of `RulesOnlyBatches`. The
+ * endpoint's reasons (endpoint-client.ts), and `scoring_error`: the caller could not build the rows
+ * (a bug); reported by the validator, not by the scorer.
+ */
+export const RULES_ONLY_REASONS = [...ENDPOINT_FAILURE_REASONS, 'scoring_error'] as const;
 export type RulesOnlyReason = (typeof RULES_ONLY_REASONS)[number];
 
 export type ScoringResult =
@@ -75,27 +91,6 @@ export interface SingleMetricSink {
   };
 }
 
-/** Time as the scorer sees it: injected in tests, so backoff and cooldown take no real time. */
-export interface ScorerClock {
-  now(): number;
-  sleep(ms: number): Promise<void>;
-}
-
-export const SYSTEM_CLOCK: ScorerClock = {
-  now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
-
-/**
- * Consecutive failed batches that open the breaker. Three batches that each exhausted their
- * retries (up to ~7 s apiece, see {@link DEFAULT_CALL_TIMEOUT_MS}) are an outage, not bad luck.
- */
-export const DEFAULT_FAILURE_THRESHOLD = 3;
-/**
- * How long an open breaker refuses calls before one batch may try (half-open). 30 s: a variant
- * restarting or an endpoint update takes minutes, and one probe per 30 s costs nothing.
- */
-export const DEFAULT_COOLDOWN_MS = 30_000;
 /**
  * Per-call timeout. A real-time XGBoost endpoint answers a batch of a few hundred rows in tens of
  * milliseconds; 2 s is ample headroom, and 3 attempts stay near a tenth of the validator's 60 s.
@@ -106,94 +101,6 @@ export const DEFAULT_MAX_ATTEMPTS = 3;
 /** Backoff before retry n: a random share (full jitter) of min(max, base x 2^(n-1)). */
 export const DEFAULT_BACKOFF_BASE_MS = 100;
 export const DEFAULT_BACKOFF_MAX_MS = 1_000;
-/**
- * The largest request body of one call: InvokeEndpoint takes 6 MB; a little is kept back. A batch
- * of the default 100 records (at most 6,400 readings, ~150 bytes a row) takes one call; only very
- * large batches of compressed messages need more.
- */
-export const MAX_CALL_BYTES = 5_500_000;
-
-export interface CircuitBreakerOptions {
-  /** @default {@link DEFAULT_FAILURE_THRESHOLD} */
-  readonly failureThreshold?: number;
-  /** @default {@link DEFAULT_COOLDOWN_MS} */
-  readonly cooldownMs?: number;
-  /** @default Date.now */
-  readonly now?: () => number;
-}
-
-/**
- * Closed: every batch calls, and consecutive failed batches are counted. Open (after
- * `failureThreshold` of them): no batch calls for `cooldownMs`. Half-open (after the cooldown): one
- * batch at a time may call; its success closes the breaker, its failure opens it for another cooldown.
- */
-export class CircuitBreaker {
-  readonly #threshold: number;
-  readonly #cooldownMs: number;
-  readonly #now: () => number;
-  #failures = 0;
-  #openedAtMs: number | undefined;
-  #trialInFlight = false;
-
-  constructor(options: CircuitBreakerOptions = {}) {
-    this.#threshold = options.failureThreshold ?? DEFAULT_FAILURE_THRESHOLD;
-    this.#cooldownMs = options.cooldownMs ?? DEFAULT_COOLDOWN_MS;
-    this.#now = options.now ?? Date.now;
-  }
-
-  get state(): 'closed' | 'open' | 'half-open' {
-    if (this.#openedAtMs === undefined) return 'closed';
-    return this.#now() - this.#openedAtMs < this.#cooldownMs ? 'open' : 'half-open';
-  }
-
-  /** Consecutive failed batches while closed. */
-  get failures(): number {
-    return this.#failures;
-  }
-
-  /** Whether a batch may call now. In half-open, true for one batch until it reports. */
-  tryAcquire(): boolean {
-    switch (this.state) {
-      case 'closed':
-        return true;
-      case 'open':
-        return false;
-      case 'half-open':
-        if (this.#trialInFlight) return false;
-        this.#trialInFlight = true;
-        return true;
-    }
-  }
-
-  onSuccess(): void {
-    this.#failures = 0;
-    this.#openedAtMs = undefined;
-    this.#trialInFlight = false;
-  }
-
-  onFailure(): void {
-    if (this.#openedAtMs !== undefined) {
-      // The half-open trial failed: another cooldown.
-      this.#openedAtMs = this.#now();
-      this.#trialInFlight = false;
-      return;
-    }
-    this.#failures++;
-    if (this.#failures >= this.#threshold) this.#openedAtMs = this.#now();
-  }
-}
-
-const breakers = new Map<string, CircuitBreaker>();
-
-/** The execution environment's breaker of an endpoint, created on first use. */
-export function circuitBreakerFor(endpointName: string, options?: CircuitBreakerOptions): CircuitBreaker {
-  let breaker = breakers.get(endpointName);
-  if (!breaker) {
-    breaker = new CircuitBreaker(options);
-    breakers.set(endpointName, breaker);
-  }
-  return breaker;
-}
 
 export interface AnomalyScorerOptions {
   readonly client: Pick<SageMakerRuntimeClient, 'send'>;
@@ -222,95 +129,6 @@ export interface AnomalyScorerOptions {
   readonly maxCallBytes?: number;
 }
 
-/** The call got no answer within its timeout. */
-export class ScoringTimeoutError extends Error {
-  override readonly name = 'ScoringTimeoutError';
-}
-
-/** The endpoint answered, but not with one score per row. */
-export class ScoreResponseError extends Error {
-  override readonly name = 'ScoreResponseError';
-}
-
-const THROTTLING_ERRORS = new Set([
-  'ThrottlingException',
-  'Throttling',
-  'TooManyRequestsException',
-  'RequestLimitExceeded',
-  'ProvisionedThroughputExceededException',
-]);
-
-/** What an error means for the batch: the reason it names, and whether a retry may succeed. */
-export function classifyScoringError(error: unknown): { reason: RulesOnlyReason; retryable: boolean } {
-  if (error instanceof ScoringTimeoutError) return { reason: 'timeout', retryable: true };
-  if (error instanceof ScoreResponseError) return { reason: 'bad_response', retryable: false };
-  const { name, $metadata } = (error ?? {}) as { name?: string; $metadata?: { httpStatusCode?: number } };
-  const status = $metadata?.httpStatusCode;
-  switch (name) {
-    case 'ModelError':
-      return { reason: 'model_error', retryable: false };
-    case 'ValidationError':
-      return { reason: 'validation_error', retryable: false };
-    case 'ModelNotReadyException':
-      return { reason: 'model_not_ready', retryable: true };
-    case 'ServiceUnavailable':
-      return { reason: 'service_unavailable', retryable: true };
-    case 'InternalFailure':
-    case 'InternalDependencyException':
-      return { reason: 'internal_failure', retryable: true };
-  }
-  if ((name && THROTTLING_ERRORS.has(name)) || status === 429)
-    return { reason: 'throttled', retryable: true };
-  if (status === 503) return { reason: 'service_unavailable', retryable: true };
-  if (status !== undefined && status >= 500) return { reason: 'internal_failure', retryable: true };
-  if (status !== undefined) return { reason: 'client_error', retryable: false };
-  return { reason: 'network_error', retryable: true };
-}
-
-/**
- * Rows as the XGBoost container reads CSV: one line per row, no header, an empty field for a
- * missing value. A number is written as JavaScript writes it, the shortest text that reads back to
- * the same double, which Python's float() (the container) reads exactly; XGBoost then rounds it to
- * float32 as the TypeScript scorer does.
- */
-export function featureRowsCsv(rows: readonly (readonly FeatureValue[])[]): string[] {
-  return rows.map((row) =>
-    row.map((value) => (value === null || !Number.isFinite(value) ? '' : String(value))).join(','),
-  );
-}
-
-/** The scores of an answer: one per line (or, from containers before 2022, comma-separated). */
-export function parseScores(body: Uint8Array | undefined, expected: number): number[] {
-  const text = body ? new TextDecoder().decode(body).trim() : '';
-  const scores = text === '' ? [] : text.split(/[\n,]/).map((field) => Number(field.trim()));
-  if (scores.length !== expected || scores.some((score) => !Number.isFinite(score))) {
-    throw new ScoreResponseError(
-      `received ${scores.length} scores (${JSON.stringify(text.slice(0, 80))}), expected ${expected} numbers`,
-    );
-  }
-  return scores;
-}
-
-/** Lines grouped into request bodies of at most `maxBytes`; undefined when one line alone is larger. */
-function bodies(lines: readonly string[], maxBytes: number): { body: string; rows: number }[] | undefined {
-  const out: { body: string; rows: number }[] = [];
-  let current: string[] = [];
-  let bytes = 0;
-  for (const line of lines) {
-    const size = Buffer.byteLength(line) + 1;
-    if (size > maxBytes) return undefined;
-    if (bytes + size > maxBytes && current.length > 0) {
-      out.push({ body: current.join('\n'), rows: current.length });
-      current = [];
-      bytes = 0;
-    }
-    current.push(line);
-    bytes += size;
-  }
-  if (current.length > 0) out.push({ body: current.join('\n'), rows: current.length });
-  return out;
-}
-
 export class AnomalyScorer {
   readonly endpointName: string;
   readonly threshold: number;
@@ -331,7 +149,7 @@ export class AnomalyScorer {
     if (rows.length === 0) {
       return { outcome: 'scored', scores: [], variant: undefined, attempts: 0, highScoreShare: 0 };
     }
-    const calls = bodies(featureRowsCsv(rows), this.#options.maxCallBytes ?? MAX_CALL_BYTES);
+    const calls = callBodies(featureRowsCsv(rows), this.#options.maxCallBytes ?? MAX_CALL_BYTES);
     if (!calls) return this.rulesOnly(rows.length, 'payload_too_large', 'a row exceeds the payload limit', 0);
     if (!this.breaker.tryAcquire()) {
       return this.rulesOnly(rows.length, 'circuit_open', `the circuit breaker is ${this.breaker.state}`, 0);
@@ -340,7 +158,7 @@ export class AnomalyScorer {
     let variant: string | undefined;
     let attempts = 0;
     for (const call of calls) {
-      const answer = await this.#callWithRetries(call.body, call.rows);
+      const answer = await callWithRetries(this.#callOptions(), call.body, call.rows);
       attempts += answer.attempts;
       if ('failure' in answer) {
         this.breaker.onFailure();
@@ -359,66 +177,19 @@ export class AnomalyScorer {
     return { outcome: 'scored', scores, variant, attempts, highScoreShare };
   }
 
-  async #callWithRetries(
-    body: string,
-    rows: number,
-  ): Promise<
-    | { scores: number[]; variant: string | undefined; attempts: number }
-    | { failure: { reason: RulesOnlyReason; detail: string }; attempts: number }
-  > {
-    const maxAttempts = this.#options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const output = await this.#invoke(body);
-        return {
-          scores: parseScores(output.Body, rows),
-          variant: output.InvokedProductionVariant,
-          attempts: attempt,
-        };
-      } catch (error) {
-        const { reason, retryable } = classifyScoringError(error);
-        if (!retryable || attempt >= maxAttempts) {
-          const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-          return { failure: { reason, detail }, attempts: attempt };
-        }
-        await this.#clock.sleep(this.#backoffMs(attempt));
-      }
-    }
-  }
-
-  #backoffMs(attempt: number): number {
-    const base = this.#options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS;
-    const max = this.#options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS;
-    return (this.#options.random ?? Math.random)() * Math.min(max, base * 2 ** (attempt - 1));
-  }
-
-  /** One call, abandoned (and its request aborted) after the timeout. */
-  async #invoke(body: string): Promise<InvokeEndpointCommandOutput> {
-    const timeoutMs = this.#options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        controller.abort();
-        reject(new ScoringTimeoutError(`no answer from ${this.endpointName} within ${timeoutMs} ms`));
-      }, timeoutMs);
-    });
-    try {
-      return await Promise.race([
-        this.#options.client.send(
-          new InvokeEndpointCommand({
-            EndpointName: this.endpointName,
-            ContentType: 'text/csv',
-            Accept: 'text/csv',
-            Body: new TextEncoder().encode(body),
-          }),
-          { abortSignal: controller.signal },
-        ),
-        timeout,
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+  /** The endpoint call's policy: this scorer's timeout, attempts, backoff, clock and jitter. */
+  #callOptions(): EndpointCallOptions {
+    const options = this.#options;
+    return {
+      client: options.client,
+      endpointName: this.endpointName,
+      callTimeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
+      maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      backoffBaseMs: options.backoffBaseMs ?? DEFAULT_BACKOFF_BASE_MS,
+      backoffMaxMs: options.backoffMaxMs ?? DEFAULT_BACKOFF_MAX_MS,
+      clock: this.#clock,
+      ...(options.random && { random: options.random }),
+    };
   }
 
   /**

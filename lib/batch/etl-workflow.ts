@@ -10,6 +10,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { FAILURE_SCORING_ERRORS } from '../../lambdas/failure-scoring/names.ts';
 import { METRICS_NAMESPACE } from '../../lambdas/shared/pipeline-names.ts';
 import { WAREHOUSE_LOAD_ERRORS } from '../../lambdas/shared/warehouse-names.ts';
 import {
@@ -30,6 +31,7 @@ import {
   RUN_SUMMARY_DQ_SCORE_FIELD,
   RUN_SUMMARY_DQ_SCORE_SCALE,
 } from './etl-job.ts';
+import type { FailureScoring } from './failure-scoring.ts';
 
 // The workflow's defaults are the stage defaults; re-exported as this construct's own.
 export {
@@ -69,6 +71,8 @@ export const ETL_METRICS = {
   runDuration: 'EtlRunDuration',
   /** Windows of an execution whose warehouse load failed (unit Count; put only with a warehouse). */
   warehouseLoadFailures: 'EtlWarehouseLoadFailures',
+  /** Windows of an execution left without predictions (unit Count; put only with failure scoring). */
+  predictionFailures: 'EtlPredictionFailures',
 } as const;
 /** How each execution was started, the `trigger` of its metrics and notifications. */
 export const ETL_TRIGGERS = ['schedule', 'hour', 'backfill'] as const;
@@ -109,6 +113,16 @@ export const LAMBDA_TRANSIENT_ERRORS = [
 export const LOAD_TASK_TIMEOUT_MARGIN_SECONDS = 60;
 /** The `stage` of a window's result when its warehouse load failed. */
 export const WAREHOUSE_STAGE = 'warehouse';
+/** The `stage` of a window's result when its scoring failed (its curated output and load stand). */
+export const PREDICTIONS_STAGE = 'predictions';
+/** How long the scoring state waits beyond the function's own timeout, which always ends it first. */
+export const SCORING_TASK_TIMEOUT_MARGIN_SECONDS = 60;
+/**
+ * A failure endpoint still unavailable after the function's own retries (throttled, being updated
+ * or scaled out: minutes) gets two more tries, within about a minute and two (full jitter); a
+ * refusal (ModelError, no such endpoint, bad features) is not retried.
+ */
+export const SCORING_ENDPOINT_RETRY_INTERVAL_SECONDS = 60;
 
 export interface EtlWorkflowProps {
   readonly job: EtlJob;
@@ -134,6 +148,13 @@ export interface EtlWorkflowProps {
    * @default - no load: the stage has no warehouse
    */
   readonly warehouseLoader?: WarehouseLoader;
+  /**
+   * Scores each window's device-hours with the failure model after its Glue run, before the
+   * warehouse load (which then loads the predictions too). A window whose scoring fails is reported
+   * as FAILED at the `predictions` stage, after its load and data-quality gate have run.
+   * @default - no scoring: the stage has no failure endpoint
+   */
+  readonly failureScoring?: FailureScoring;
 }
 export const DEFAULT_ETL_WORKFLOW_LOG_RETENTION_DAYS = logs.RetentionDays.ONE_MONTH;
 
@@ -152,7 +173,8 @@ const BACKFILL_CHUNKS = `[$map([0..$ceil(($to - $from) / ${CHUNK_MS}) - 1], func
 /**
  * The ETL's orchestration: a Standard Step Functions workflow, started hourly by EventBridge
  * Scheduler, that runs the Glue job once per window (a Map with bounded concurrency), reads each
- * run's summary, loads the partitions the run rewrote into the warehouse (when the stage has one),
+ * run's summary, scores the window's device-hours with the failure model (when the stage has its
+ * endpoint), loads the partitions the run rewrote into the warehouse (when the stage has one),
  * puts its data-quality score as a metric and gates on it, then notifies on-call and fails when any
  * window failed. Every task has a timeout, retries transient errors with backoff and jitter, and
  * catches everything else; the workflow logs all events and is traced.
@@ -277,6 +299,22 @@ export class EtlWorkflow extends Construct {
     });
   }
 
+  /**
+   * Windows whose scoring failed, per execution (Sum per schedule period, at most a day). Put only
+   * when the workflow scores.
+   */
+  public metricPredictionFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName: ETL_METRICS.predictionFailures,
+      dimensionsMap: { workflow: this.stateMachineName },
+      statistic: cloudwatch.Stats.SUM,
+      period: Duration.seconds(Math.min(this.schedulePeriod.toSeconds(), 86_400)),
+      unit: cloudwatch.Unit.COUNT,
+      ...props,
+    });
+  }
+
   /** Executions that failed (a window failed or fell below the DQ threshold, or bad input). */
   public metricExecutionsFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.stateMachine.metricFailed({
@@ -356,7 +394,9 @@ export class EtlWorkflow extends Construct {
       maxConcurrency: this.backfillMaxConcurrency,
       assign: { results: '{% $states.result %}' },
     });
-    runWindows.itemProcessor(this.windowChain(job, props.lake, backfillClass, props.warehouseLoader));
+    runWindows.itemProcessor(
+      this.windowChain(job, props.lake, backfillClass, props.warehouseLoader, props.failureScoring),
+    );
 
     const notify = tasks.SnsPublish.jsonata(this, 'NotifyOnCall', {
       comment: 'One message per failed execution, listing every failed window',
@@ -401,6 +441,16 @@ export class EtlWorkflow extends Construct {
             },
           ]
         : []),
+      ...(props.failureScoring
+        ? [
+            {
+              MetricName: ETL_METRICS.predictionFailures,
+              Unit: 'Count',
+              Value: `{% $count($results[stage = '${PREDICTIONS_STAGE}']) %}`,
+              Dimensions: [{ Name: 'workflow', Value: '{% $states.context.StateMachine.Name %}' }],
+            },
+          ]
+        : []),
     ]);
     withSdkRetry(putDuration);
     catchInto(putDuration);
@@ -415,12 +465,16 @@ export class EtlWorkflow extends Construct {
     return readInput;
   }
 
-  /** One window: run Glue, read its summary, load the warehouse, put its DQ score, gate on it. */
+  /**
+   * One window: run Glue, read its summary, score its device-hours, load the warehouse, put its DQ
+   * score, gate on it.
+   */
   private windowChain(
     job: EtlJob,
     lake: TelemetryLake,
     backfillClass: EtlExecutionClass,
     loader: WarehouseLoader | undefined,
+    scoring: FailureScoring | undefined,
   ): sfn.IChainable {
     const windowFailed = sfn.Pass.jsonata(this, 'WindowFailed', {
       outputs: {
@@ -440,6 +494,8 @@ export class EtlWorkflow extends Construct {
         // Where the window's warehouse load resumes; null until a first invocation returns.
         loadResumeAfter: null,
       }),
+      // The scoring's error (with the event that scores the window again); null while it stands.
+      ...(scoring && { predictionsError: null }),
     };
 
     // A raw state: the typed Glue task turns a task timeout into the job run's own Glue timeout and
@@ -496,6 +552,8 @@ export class EtlWorkflow extends Construct {
         jobRunId: '{% $states.input.jobRunId %}',
         // null when the run scored no device-hour (no device expected, none reporting).
         dqScore: `{% ($score := $parse($states.result.Body).${RUN_SUMMARY_DQ_SCORE_FIELD}; $type($score) = 'number' ? $score / ${RUN_SUMMARY_DQ_SCORE_SCALE} : null) %}`,
+        // The event hours the run rebuilt (a scheduled run plans them: late hours included).
+        ...(scoring && { runWindow: '{% $parse($states.result.Body).window %}' }),
       },
     });
     const putScore = this.putMetric(
@@ -526,12 +584,15 @@ export class EtlWorkflow extends Construct {
         status: 'DQ_BELOW_THRESHOLD',
         jobRunId: '{% $states.input.jobRunId %}',
         dqScore: '{% $states.input.dqScore %}',
+        ...(scoring && { predictionsError: '{% $predictionsError %}' }),
       },
     });
+    // With scoring, a window that passed everything else still fails when it has no predictions.
+    const complete = scoring ? this.checkPredictions(passed) : passed;
     const gate = sfn.Choice.jsonata(this, 'DqGate', {
       comment: `Pass when the score is at least ${this.dqScoreThreshold}`,
     })
-      .when(sfn.Condition.jsonata(`{% $states.input.dqScore >= ${this.dqScoreThreshold} %}`), passed)
+      .when(sfn.Condition.jsonata(`{% $states.input.dqScore >= ${this.dqScoreThreshold} %}`), complete)
       .otherwise(belowThreshold);
 
     for (const task of [readSummary, putScore]) {
@@ -541,10 +602,11 @@ export class EtlWorkflow extends Construct {
     // Nothing to score is not bad data: a stage without devices must not page anyone hourly.
     const scored = sfn.Choice.jsonata(this, 'WasScored')
       .when(sfn.Condition.jsonata("{% $type($states.input.dqScore) = 'number' %}"), putScore.next(gate))
-      .otherwise(passed);
-    const afterRun = loader
-      ? sfn.Chain.start(readSummary).next(this.loadWarehouse(loader, scored))
-      : sfn.Chain.start(readSummary).next(scored);
+      .otherwise(complete);
+    const toDqGate = loader ? this.loadWarehouse(loader, scored, scoring !== undefined) : scored;
+    const afterRun = sfn.Chain.start(readSummary).next(
+      scoring ? this.scorePredictions(scoring, toDqGate) : toDqGate,
+    );
 
     // Scheduled runs and reruns: the standard class and the job's timeout. Backfill runs: the
     // backfill class, and a timeout for a day of data.
@@ -558,12 +620,83 @@ export class EtlWorkflow extends Construct {
   }
 
   /**
+   * The window's scoring: the function scores the event hours the run rebuilt and rewrites their
+   * predictions, then the window goes on to `next` (the load), whether it scored or not. A failure
+   * after the retries is kept in `$predictionsError` with the event that scores the window again;
+   * {@link checkPredictions} fails the window for it once the load and the DQ gate have run, so one
+   * endpoint outage never costs the warehouse its telemetry.
+   */
+  private scorePredictions(scoring: FailureScoring, next: sfn.IChainable): sfn.IChainable {
+    const passOn = { jobRunId: '{% $states.input.jobRunId %}', dqScore: '{% $states.input.dqScore %}' };
+    const score = tasks.LambdaInvoke.jsonata(this, 'ScorePredictions', {
+      comment: "Score the run's device-hours with the failure model into predictions/ (before the load)",
+      lambdaFunction: scoring.function,
+      payload: sfn.TaskInput.fromObject({
+        windowStart: '{% $states.input.runWindow.from %}',
+        windowEnd: '{% $states.input.runWindow.to %}',
+      }),
+      // Retried below, with jitter, on the same errors and on an unavailable endpoint.
+      retryOnServiceExceptions: false,
+      taskTimeout: sfn.Timeout.duration(
+        scoring.timeout.plus(Duration.seconds(SCORING_TASK_TIMEOUT_MARGIN_SECONDS)),
+      ),
+      outputs: { ...passOn, predictionsWritten: '{% $states.result.Payload.partitionsWritten %}' },
+    });
+    score.addRetry({
+      errors: LAMBDA_TRANSIENT_ERRORS,
+      interval: Duration.seconds(2),
+      maxAttempts: 4,
+      backoffRate: 2,
+      maxDelay: Duration.seconds(30),
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+    score.addRetry({
+      errors: [FAILURE_SCORING_ERRORS.endpointUnavailable],
+      interval: Duration.seconds(SCORING_ENDPOINT_RETRY_INTERVAL_SECONDS),
+      maxAttempts: 2,
+      backoffRate: 2,
+      maxDelay: Duration.minutes(5),
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+    score.addCatch(next, {
+      errors: [sfn.Errors.ALL],
+      assign: {
+        predictionsError: `{% $merge([$states.errorOutput, { 'scoringEvent': { 'windowStart': $states.input.runWindow.from, 'windowEnd': $states.input.runWindow.to } }]) %}`,
+      },
+      outputs: passOn,
+    });
+    return score.next(next);
+  }
+
+  /** Ends a window that passed its gate as FAILED at the `predictions` stage when its scoring failed. */
+  private checkPredictions(passed: sfn.IChainable): sfn.IChainable {
+    const failed = sfn.Pass.jsonata(this, 'WindowPredictionsFailed', {
+      outputs: {
+        windowStart: '{% $windowStart %}',
+        windowEnd: '{% $windowEnd %}',
+        status: 'FAILED',
+        stage: PREDICTIONS_STAGE,
+        jobRunId: '{% $states.input.jobRunId %}',
+        dqScore: '{% $states.input.dqScore %}',
+        error: '{% $predictionsError.Error %}',
+        cause: '{% $predictionsError.Cause %}',
+        scoringEvent: '{% $predictionsError.scoringEvent %}',
+      },
+    });
+    return sfn.Choice.jsonata(this, 'PredictionsWritten', {
+      comment: 'Fail the window when its scoring failed (its curated output and load stand)',
+    })
+      .when(sfn.Condition.jsonata('{% $predictionsError = null %}'), passed)
+      .otherwise(failed);
+  }
+
+  /**
    * The window's warehouse load: the function loads what it can in one invocation and says how
    * many partitions remain; the state runs again until none do, then goes on to `next`. A load
    * that still fails after its retries ends the window as FAILED at the `warehouse` stage, with
-   * the event that resumes it (`loadEvent`).
+   * the event that resumes it (`loadEvent`) and, when the window was `scored`, its scoring's error.
    */
-  private loadWarehouse(loader: WarehouseLoader, next: sfn.IChainable): sfn.IChainable {
+  private loadWarehouse(loader: WarehouseLoader, next: sfn.IChainable, scored: boolean): sfn.IChainable {
     const loadEvent = {
       windowStart: '{% $windowStart %}',
       windowEnd: '{% $windowEnd %}',
@@ -581,6 +714,8 @@ export class EtlWorkflow extends Construct {
         error: '{% $states.input.Error %}',
         cause: '{% $states.input.Cause %}',
         loadEvent,
+        // A scoring failure of the same window is not lost behind the load's.
+        ...(scored && { predictionsError: '{% $predictionsError %}' }),
       },
     });
     const load = tasks.LambdaInvoke.jsonata(this, 'LoadWarehouse', {
@@ -669,6 +804,14 @@ export class EtlWorkflow extends Construct {
       `AwsSolutions-IAM5[Resource::${nagReference(props.lake.curatedBucket.node.defaultChild as s3.CfnBucket)}/${ETL_RUNS_PREFIX}*]`,
       'Reads run summaries only; their keys name the execution, known only at run time.',
     );
+    const scoring = props.failureScoring;
+    if (scoring) {
+      acknowledge(
+        role,
+        `AwsSolutions-IAM5[Resource::${nagReference(scoring.function.node.defaultChild as lambda.CfnFunction)}:*]`,
+        "The invoke grant also covers the scoring function's versions and aliases: that function only.",
+      );
+    }
     const loader = props.warehouseLoader;
     if (loader) {
       acknowledge(

@@ -3,7 +3,9 @@
  * job, it reads and writes the lake only through the S3 API: it GETs the partitions the run needs
  * into a work directory, runs glue-scripts/sql there (duckdb-runner.ts), PUTs the Parquet it wrote
  * to a staging prefix of the curated bucket and, once every output is staged, swaps each owned
- * partition in (see glue-scripts/README.md, "Staging and swap").
+ * partition in (see glue-scripts/README.md, "Staging and swap"). Given a failure endpoint, it then
+ * scores the window's device-hours and writes their predictions, as the deployed workflow's scoring
+ * step does after each Glue run (failure-scoring.ts).
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -19,6 +21,11 @@ import {
   runPipeline,
   type SourceFiles,
 } from './duckdb-runner.ts';
+import {
+  type FailureScoringEndpoint,
+  type PredictionsSummary,
+  runFailureScoring,
+} from './failure-scoring.ts';
 import {
   copyObject,
   deleteObject,
@@ -71,6 +78,11 @@ export interface BatchStageOptions {
   readonly threads?: number;
   /** Progress lines. */
   readonly log?: (line: string) => void;
+  /**
+   * The failure model's endpoint: after publishing, the window's device-hours are scored and their
+   * predictions written (`predictions/`). @default - no scoring, as in a stage without the endpoint
+   */
+  readonly scoring?: FailureScoringEndpoint;
 }
 
 /** What a batch run did. Field names are part of the interface (the twin's summary shows them). */
@@ -112,10 +124,14 @@ export interface BatchSummary {
   readonly objectsDeleted: number;
   /** sha256 over every output object's key and sha256: equal checksums, equal outputs. */
   readonly outputChecksum: string;
+  /** The scoring step over the window: absent without a failure endpoint (`scoring`). */
+  readonly predictions?: PredictionsSummary;
   readonly seconds: {
     readonly download: number;
     readonly transform: number;
     readonly upload: number;
+    /** The scoring step (with `scoring` only). */
+    readonly scoring?: number;
     readonly total: number;
   };
 }
@@ -384,6 +400,20 @@ export async function runBatchStage(options: BatchStageOptions): Promise<BatchSu
     }
     const uploadStarted = performance.now();
     const { written, deleted } = await publish(options, result);
+    const scoringStarted = performance.now();
+    const from = new Date(window.startMs).toISOString();
+    const to = new Date(window.endMs).toISOString();
+    const predictions =
+      options.scoring &&
+      (await runFailureScoring({
+        s3: options.s3,
+        curatedBucket: options.buckets.curated,
+        window: { from, to },
+        endpoint: options.scoring,
+      }));
+    if (predictions?.status === 'failed') {
+      options.log?.(`batch: no predictions written: ${predictions.error}: ${predictions.message}`);
+    }
     const done = performance.now();
     const s = result.summary;
     const n = (key: string) => s[key] ?? 0;
@@ -396,7 +426,7 @@ export async function runBatchStage(options: BatchStageOptions): Promise<BatchSu
       tables[output.table] = table;
     }
     return {
-      window: { from: new Date(window.startMs).toISOString(), to: new Date(window.endMs).toISOString() },
+      window: { from, to },
       planned,
       hoursProcessed: n('hours'),
       rawObjectsRead: objects,
@@ -425,10 +455,12 @@ export async function runBatchStage(options: BatchStageOptions): Promise<BatchSu
       objectsWritten: written,
       objectsDeleted: deleted,
       outputChecksum: outputChecksum(result.outputs),
+      ...(predictions && { predictions }),
       seconds: {
         download: seconds(transformStarted - downloadStarted),
         transform: seconds(uploadStarted - transformStarted),
-        upload: seconds(done - uploadStarted),
+        upload: seconds(scoringStarted - uploadStarted),
+        ...(predictions && { scoring: seconds(done - scoringStarted) }),
         total: seconds(done - started),
       },
     };

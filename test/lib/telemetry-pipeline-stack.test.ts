@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { modelVersionOf } from '../../lambdas/failure-scoring/names.ts';
 import { buildStageConfig, PROD_STREAM_RETENTION_HOURS, type StageName } from '../../lib/config.ts';
 import { DEFAULT_ITERATOR_AGE_ALARM_FRACTION } from '../../lib/monitoring/ingest-alarms.ts';
 import { stackNameOf, TelemetryPipelineStack } from '../../lib/telemetry-pipeline-stack.ts';
@@ -159,6 +161,7 @@ describe('TelemetryPipelineStack', () => {
                 'AnomalyEndpointName',
                 'EnergyEndpointName',
                 'FailureEndpointName',
+                'FailureScoringFunctionName',
                 'WarehouseAdminSecretArn',
                 'WarehouseDatabaseName',
                 'WarehouseLoadFunctionName',
@@ -347,6 +350,35 @@ describe('TelemetryPipelineStack', () => {
       (devValidator.properties.Environment as { Variables: Record<string, unknown> }).Variables
         .ANOMALY_ENDPOINT_NAME,
     ).toBeUndefined();
+  });
+
+  it('scores each ETL window with the failure endpoint in prod, before the load: the champion, the model version, its invoke grant only', () => {
+    // Act
+    const fn = resourceOf(templates.prod, 'AWS::Lambda::Function', 'FailureScoringFunction');
+    const statements = statementsOfRole(templates.prod, 'FailureScoringRole');
+    const env = (fn.properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    const states = JSON.stringify(definitionOf(templates.prod, 'EtlWorkflow'));
+
+    // Assess
+    expect(env).toMatchObject({
+      FAILURE_ENDPOINT_NAME: 'sdap-prod-failure',
+      FAILURE_ENDPOINT_VARIANT: 'champion',
+      FAILURE_MODEL_VERSION: modelVersionOf(readFileSync(models.modelPath('failure'))),
+    });
+    expect(grantsOf(statements, 'sagemaker:InvokeEndpoint')).toEqual([
+      expect.stringMatching(/^<ModelEndpointsFailureEndpoint/),
+    ]);
+    expect(grantsOf(statements, 's3:PutObject')).toEqual([
+      expect.stringMatching(/Curated.*\/predictions$/),
+      expect.stringMatching(/Curated.*\/predictions\/\*$/),
+    ]);
+    expect(states).toContain('"ScorePredictions"');
+    expect(JSON.stringify(definitionOf(templates.dev))).not.toContain('"ScorePredictions"');
+    templates.dev.resourcePropertiesCountIs(
+      'AWS::Lambda::Function',
+      { Environment: { Variables: { FAILURE_ENDPOINT_NAME: 'sdap-dev-failure' } } },
+      0,
+    );
   });
 
   it('retrains the models weekly in prod, alarmed on a failed execution, and not in dev', () => {

@@ -39,6 +39,20 @@ describe('sdap etl over a twin output', () => {
     expect(summary?.curatedRows).toBe(twin.outcome.valid);
   }, 60_000);
 
+  it("scores the rebuilt hours with the committed failure model, as the twin's batch stage did, into the warehouse", async () => {
+    const { code, summary } = await rerun(['--out', outDir]);
+
+    expect(code).toBe(0);
+    expect(twin.batch?.predictions).toMatchObject({ status: 'written', model: { name: 'failure' } });
+    const written = twin.batch?.predictions?.status === 'written' ? twin.batch.predictions : undefined;
+    expect(written?.rowsScored).toBeGreaterThan(0);
+    expect(twin.warehouse?.rows.fact_prediction).toBe(written?.rowsScored);
+    expect(summary?.predictions).toEqual({ ...written });
+    expect(
+      (summary as { warehouse?: { rows: Record<string, number> } }).warehouse?.rows.fact_prediction,
+    ).toBe(written?.rowsScored);
+  }, 60_000);
+
   it('rebuilds only the requested hour', async () => {
     const from = twin.batch?.window?.from ?? '';
     const hour = new Date(from).toISOString().replace('.000Z', 'Z');

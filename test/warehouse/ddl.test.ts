@@ -9,7 +9,13 @@ import { createTableSql, DIALECTS, sqlType } from '../../warehouse/ddl.ts';
 import { mergeStatements, partitionPrefix, partitionUnit } from '../../warehouse/load.ts';
 import { checksum } from '../../warehouse/migration-runner.ts';
 import { migrationPlan } from '../../warehouse/migrations.ts';
-import { DIM_DEVICE, FACT_ANOMALY, FACT_TELEMETRY_HOURLY, WAREHOUSE_TABLES } from '../../warehouse/tables.ts';
+import {
+  DIM_DEVICE,
+  FACT_ANOMALY,
+  FACT_PREDICTION,
+  FACT_TELEMETRY_HOURLY,
+  WAREHOUSE_TABLES,
+} from '../../warehouse/tables.ts';
 import { WAREHOUSE_VIEWS } from '../../warehouse/views.ts';
 
 describe('the spec', () => {
@@ -111,6 +117,13 @@ describe('loads', () => {
     );
     expect(() => partitionUnit('2026-11-27', '24')).toThrow(
       /partition event_hour: expected 00-23, received "24"/,
+    );
+  });
+
+  it("owns a model's rows of the hour when the key has more columns than the hour and the row's own", () => {
+    const prediction = mergeStatements(FACT_PREDICTION, 0, partitionUnit('2026-11-27', '10')).join('\n');
+    expect(prediction).toContain(
+      "DELETE FROM analytics.fact_prediction WHERE hour_start = TIMESTAMP '2026-11-27 10:00:00' AND model_name = 'failure' AND device_id NOT IN",
     );
   });
 

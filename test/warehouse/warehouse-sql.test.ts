@@ -13,6 +13,7 @@ import {
   ENERGY_DEVICE_HOURLY,
   ENERGY_SITE_DAILY,
   LOCATION_REGISTRY,
+  PREDICTIONS,
 } from '../../warehouse/curated-tables.ts';
 import { type CuratedPartition, loadPartitions } from '../../warehouse/loader.ts';
 import { applyMigrations } from '../../warehouse/migration-runner.ts';
@@ -191,6 +192,7 @@ function partitionsOf(rows: Map<string, Row[]>): CuratedPartition[] {
     ENERGY_SITE_DAILY,
     DEVICE_DAILY_HEALTH,
     DQ_PARTITION,
+    PREDICTIONS,
   ];
   return [...rows.keys()].map((key) => {
     const [name, eventDate, eventHour] = key.split(' ') as [string, string, string | undefined];
@@ -434,6 +436,68 @@ describe.each([
     expect(risk.map((row) => [row.device_id, num(row.risk_score), row.reasons])).toEqual([
       ['d2', 3, 'low battery; low uptime; anomalies; '],
       ['d3', 1, 'low uptime; '],
+    ]);
+  });
+
+  // Last: it adds predictions, which the views above do not expect.
+  it("loads the failure model's predictions per device and hour, drops a device a rescored hour no longer holds, and flags its risk", async () => {
+    // Prepare
+    const prediction = (hour: string, id: string, probability: number, scoredAt: string) =>
+      curatedRow(PREDICTIONS, {
+        hour_start: `${DAY} ${hour}:00:00`,
+        device_id: id,
+        device_type: 'thermostat',
+        site_id: 's01',
+        model_name: 'failure',
+        model_version: '0123456789abcdef',
+        failure_probability: probability,
+        scored_at: scoredAt,
+      });
+    const rows = new Map<string, Row[]>([
+      [
+        `predictions ${DAY} 10`,
+        [prediction('10', 'd1', 0.9, `${DAY} 12:00:00`), prediction('10', 'd2', 0.2, `${DAY} 12:00:00`)],
+      ],
+      [`predictions ${DAY} 11`, [prediction('11', 'd1', 0.7, `${DAY} 12:00:00`)]],
+    ]);
+    const facts = () =>
+      engine.executor.query(
+        'SELECT device_id, CAST(hour_start AS VARCHAR(32)) AS hour_start, model_name, failure_probability FROM analytics.fact_prediction ORDER BY hour_start, device_id',
+      );
+
+    // Act
+    await load(engine, rows);
+    const first = await facts();
+    await load(engine, rows);
+    const again = await facts();
+    const risk = await engine.executor.query(
+      "SELECT device_id, risk_score, reasons, failure_probability FROM analytics.v_devices_at_risk WHERE device_id = 'd1'",
+    );
+    // A later window rescored hour 10: d1 has no features in it any more.
+    rows.set(`predictions ${DAY} 10`, [prediction('10', 'd2', 0.3, `${DAY} 13:00:00`)]);
+    await load(engine, rows, (key) => key === `predictions ${DAY} 10`);
+    const rescored = await facts();
+
+    // Assess
+    const shape = (list: readonly Record<string, unknown>[]) =>
+      list.map((row) => [
+        row.device_id,
+        String(row.hour_start).slice(11, 13),
+        row.model_name,
+        num(row.failure_probability),
+      ]);
+    expect(shape(first)).toEqual([
+      ['d1', '10', 'failure', 0.9],
+      ['d2', '10', 'failure', 0.2],
+      ['d1', '11', 'failure', 0.7],
+    ]);
+    expect(again).toEqual(first);
+    expect(
+      risk.map((row) => [row.device_id, num(row.risk_score), row.reasons, num(row.failure_probability)]),
+    ).toEqual([['d1', 2, 'predicted failure; ', 0.7]]);
+    expect(shape(rescored)).toEqual([
+      ['d2', '10', 'failure', 0.3],
+      ['d1', '11', 'failure', 0.7],
     ]);
   });
 });

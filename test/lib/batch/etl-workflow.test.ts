@@ -5,6 +5,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseScoringEvent } from '../../../lambdas/failure-scoring/scoring-event.ts';
 import { parseLoadEvent } from '../../../lambdas/warehouse-load/load-event.ts';
 import { EtlJob, RUN_SUMMARY_DQ_SCORE_FIELD } from '../../../lib/batch/etl-job.ts';
 import {
@@ -15,7 +16,9 @@ import {
   GLUE_TASK_TIMEOUT_MARGIN_MINUTES,
   LOAD_TASK_TIMEOUT_MARGIN_SECONDS,
   MAX_BACKFILL_HOURS,
+  SCORING_TASK_TIMEOUT_MARGIN_SECONDS,
 } from '../../../lib/batch/etl-workflow.ts';
+import { FAILURE_SCORING_TIMEOUT_SECONDS, FailureScoring } from '../../../lib/batch/failure-scoring.ts';
 import { buildStageConfig } from '../../../lib/config.ts';
 import { TelemetryLake } from '../../../lib/lake/telemetry-lake.ts';
 import { AnalyticsWarehouse } from '../../../lib/warehouse/analytics-warehouse.ts';
@@ -112,8 +115,11 @@ function allStates(definition: Definition): Record<string, StateJson> {
   return states;
 }
 
-/** The workflow in a test stack; with `withWarehouse`, it loads a warehouse after each window. */
-function build(overrides: Partial<EtlWorkflowProps> = {}, withWarehouse = false) {
+/**
+ * The workflow in a test stack; with `withWarehouse`, it loads a warehouse after each window; with
+ * `withScoring`, it scores each window with the failure model first.
+ */
+function build(overrides: Partial<EtlWorkflowProps> = {}, withWarehouse = false, withScoring = false) {
   const stack = testStack();
   const config = buildStageConfig('dev').etl;
   const lake = new TelemetryLake(stack, 'Lake', {
@@ -133,11 +139,19 @@ function build(overrides: Partial<EtlWorkflowProps> = {}, withWarehouse = false)
     const schema = new WarehouseSchema(stack, 'WarehouseSchema', { warehouse });
     warehouseLoader = new WarehouseLoader(stack, 'WarehouseLoader', { warehouse, schema, lake });
   }
+  const failureScoring = withScoring
+    ? new FailureScoring(stack, 'FailureScoring', {
+        lake,
+        endpointName: 'sdap-test-failure',
+        modelVersion: '0123456789abcdef',
+      })
+    : undefined;
   const workflow = new EtlWorkflow(stack, 'EtlWorkflow', {
     job,
     lake,
     onCallTopic,
     warehouseLoader,
+    failureScoring,
     namePrefix: 'sdap-test',
     scheduleExpression: config.scheduleExpression,
     dqScoreThreshold: config.dqScoreThreshold,
@@ -858,6 +872,229 @@ describe('EtlWorkflow', () => {
 
     it('has no unacknowledged cdk-nag findings', () => {
       expect(nagFindings(loaded.stack)).toEqual([]);
+    });
+  });
+  describe('with failure scoring', () => {
+    let scored: ReturnType<typeof build>;
+    let scoredStates: Record<string, StateJson>;
+    const SUMMARY = {
+      dq_score_mean: 97.5,
+      window: { from: '2026-11-20T09:00:00Z', to: '2026-11-27T16:00:00Z' },
+      window_kind: 'ingest',
+    };
+    const windowVariables = {
+      windowStart: '2026-11-27T15:00:00Z',
+      windowEnd: '2026-11-27T16:00:00Z',
+      windowKind: 'ingest',
+      loadResumeAfter: null,
+    };
+
+    beforeAll(() => {
+      scored = build({}, true, true);
+      scoredStates = allStates(scored.definition);
+    });
+
+    it('is still valid Amazon States Language', () => {
+      const { isValid, errorsText } = aslValidator(structuredClone(scored.definition));
+      expect(errorsText('\n')).toBe('');
+      expect(isValid).toBe(true);
+    });
+
+    it('scores each window after its summary is read and before its warehouse load, failed or not', () => {
+      expect(scoredStates.ReadRunSummary?.Next).toBe('ScorePredictions');
+      expect(scoredStates.ScorePredictions?.Next).toBe('LoadWarehouse');
+      expect(scoredStates.ScorePredictions?.Catch).toEqual([
+        expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'LoadWarehouse' }),
+      ]);
+      expect(scoredStates.ScorePredictions?.Resource).toBe('arn:aws:states:::lambda:invoke');
+    });
+
+    it('invokes the scoring function with the event hours the run rebuilt, from its summary, which the function accepts', async () => {
+      // Act: the summary's window (a scheduled run plans a wider window than its ingest hours).
+      const output = await evaluateObject(scoredStates.ReadRunSummary?.Output, {
+        states: { input: { jobRunId: 'jr_1' }, result: { Body: JSON.stringify(SUMMARY) } },
+      });
+      const payload = await evaluateObject(scoredStates.ScorePredictions?.Arguments?.Payload, {
+        states: { input: output },
+      });
+
+      // Assess
+      expect(output).toEqual({ jobRunId: 'jr_1', dqScore: 0.975, runWindow: SUMMARY.window });
+      expect(payload).toEqual({ windowStart: '2026-11-20T09:00:00Z', windowEnd: '2026-11-27T16:00:00Z' });
+      expect(parseScoringEvent(payload)).toEqual({
+        startMs: Date.parse(SUMMARY.window.from),
+        endMs: Date.parse(SUMMARY.window.to),
+      });
+      expect(
+        built.definition.States.RunWindows?.ItemProcessor?.States.ReadRunSummary?.Output,
+      ).not.toHaveProperty('runWindow');
+    });
+
+    it("times out after the function's own timeout, retries Lambda's errors and an unavailable endpoint with jitter, never a refusal", () => {
+      // Act
+      const score = scoredStates.ScorePredictions;
+
+      // Assess
+      expect(score?.TimeoutSeconds).toBe(
+        FAILURE_SCORING_TIMEOUT_SECONDS + SCORING_TASK_TIMEOUT_MARGIN_SECONDS,
+      );
+      expect(score?.Retry?.[0]?.ErrorEquals).toEqual(
+        expect.arrayContaining([
+          'Lambda.ServiceException',
+          'Lambda.AWSLambdaException',
+          'Lambda.SdkClientException',
+          'Lambda.ClientExecutionTimeoutException',
+        ]),
+      );
+      expect(score?.Retry?.[1]).toMatchObject({
+        ErrorEquals: ['PredictionEndpointUnavailableError'],
+        IntervalSeconds: 60,
+        JitterStrategy: 'FULL',
+      });
+      for (const retrier of score?.Retry ?? []) {
+        expect(retrier).toMatchObject({ JitterStrategy: 'FULL' });
+        expect(retrier.BackoffRate).toBeGreaterThan(1);
+        for (const refused of [
+          'PredictionEndpointRefusedError',
+          'FeatureTableError',
+          'InvalidScoringEventError',
+        ]) {
+          expect(retrier.ErrorEquals).not.toContain(refused);
+        }
+        expect(retrier.ErrorEquals).not.toContain('States.ALL');
+      }
+    });
+
+    it('remembers a failed scoring with the event that scores the window again, and passes the run on to the load', async () => {
+      // Prepare
+      const catcher = scoredStates.ScorePredictions?.Catch?.[0] as unknown as {
+        Assign: Record<string, unknown>;
+        Output: unknown;
+      };
+      const input = { jobRunId: 'jr_1', dqScore: 0.99, runWindow: SUMMARY.window };
+      const errorOutput = {
+        Error: 'PredictionEndpointUnavailableError',
+        Cause: 'sdap-test-failure gave no scores',
+      };
+
+      // Act
+      const assigned = await evaluateObject(catcher.Assign, { states: { input, errorOutput } });
+      const output = await evaluateObject(catcher.Output, { states: { input, errorOutput } });
+
+      // Assess
+      expect(assigned).toEqual({
+        predictionsError: {
+          ...errorOutput,
+          scoringEvent: { windowStart: SUMMARY.window.from, windowEnd: SUMMARY.window.to },
+        },
+      });
+      expect(output).toEqual({ jobRunId: 'jr_1', dqScore: 0.99 });
+      for (const name of ['RunJob', 'RunBackfill']) {
+        expect(scoredStates[name]?.Assign).toMatchObject({ predictionsError: null });
+      }
+    });
+
+    it('fails a window that passed its gate at the predictions stage when its scoring failed, and passes it otherwise', async () => {
+      // Prepare
+      const predictionsError = {
+        Error: 'PredictionEndpointRefusedError',
+        Cause: 'ModelError',
+        scoringEvent: { windowStart: '2026-11-27T15:00:00Z', windowEnd: '2026-11-27T16:00:00Z' },
+      };
+      const check = scoredStates.PredictionsWritten;
+
+      // Act
+      const written = await evaluate(check?.Choices?.[0]?.Condition, { predictionsError: null });
+      const notWritten = await evaluate(check?.Choices?.[0]?.Condition, { predictionsError });
+      const output = await evaluateObject(scoredStates.WindowPredictionsFailed?.Output, {
+        ...windowVariables,
+        predictionsError,
+        states: { input: { jobRunId: 'jr_1', dqScore: 0.99 } },
+      });
+
+      // Assess
+      expect(scoredStates.DqGate?.Choices?.[0]?.Next).toBe('PredictionsWritten');
+      expect(scoredStates.WasScored?.Default).toBe('PredictionsWritten');
+      expect(check?.Choices?.[0]?.Next).toBe('WindowPassed');
+      expect(check?.Default).toBe('WindowPredictionsFailed');
+      expect([written, notWritten]).toEqual([true, false]);
+      expect(output).toEqual({
+        windowStart: '2026-11-27T15:00:00Z',
+        windowEnd: '2026-11-27T16:00:00Z',
+        status: 'FAILED',
+        stage: 'predictions',
+        jobRunId: 'jr_1',
+        dqScore: 0.99,
+        error: 'PredictionEndpointRefusedError',
+        cause: 'ModelError',
+        scoringEvent: predictionsError.scoringEvent,
+      });
+      const below = await evaluateObject(scoredStates.WindowBelowDqThreshold?.Output, {
+        ...windowVariables,
+        predictionsError,
+        states: { input: { jobRunId: 'jr_1', dqScore: 0.5 } },
+      });
+      expect(below).toMatchObject({ status: 'DQ_BELOW_THRESHOLD', predictionsError });
+      const loadFailed = await evaluateObject(scoredStates.WarehouseLoadFailed?.Output, {
+        ...windowVariables,
+        predictionsError,
+        states: { input: { Error: 'WarehouseLoadError', Cause: 'COPY failed' }, context: CONTEXT },
+      });
+      expect(loadFailed).toMatchObject({ status: 'FAILED', stage: 'warehouse', predictionsError });
+    });
+
+    it("puts each execution's count of windows without predictions, 0 included", async () => {
+      // Prepare
+      const metricData = (scoredStates.PutRunDuration?.Arguments?.MetricData ?? []) as {
+        MetricName: string;
+        Value: string;
+      }[];
+      const datum = metricData.find((candidate) => candidate.MetricName === ETL_METRICS.predictionFailures);
+
+      // Act & Assess
+      expect(datum).toMatchObject({ Unit: 'Count' });
+      expect(
+        await evaluate(datum?.Value, {
+          results: [
+            { status: 'SUCCEEDED' },
+            { status: 'FAILED', stage: 'predictions' },
+            { status: 'FAILED' },
+          ],
+        }),
+      ).toBe(1);
+      expect(await evaluate(datum?.Value, { results: [{ status: 'SUCCEEDED' }] })).toBe(0);
+      expect(
+        Stack.of(scored.workflow).resolve(
+          scored.workflow.metricPredictionFailures().toMetricConfig().metricStat,
+        ),
+      ).toMatchObject({
+        metricName: ETL_METRICS.predictionFailures,
+        statistic: 'Sum',
+        dimensions: [{ name: 'workflow', value: 'sdap-test-etl' }],
+      });
+    });
+
+    it('may invoke the scoring and load functions only', () => {
+      // Act
+      const statements = statementsOfRole(scored.template, 'EtlWorkflowStateMachineRole');
+      const scoring = resourceOf(scored.template, 'AWS::Lambda::Function', 'FailureScoringFunction').id;
+      const loader = resourceOf(scored.template, 'AWS::Lambda::Function', 'WarehouseLoaderFunction').id;
+
+      // Assess
+      expect(grantsOf(statements, 'lambda:InvokeFunction').sort()).toEqual(
+        [`<${scoring}.Arn>`, `<${scoring}.Arn>:*`, `<${loader}.Arn>`, `<${loader}.Arn>:*`].sort(),
+      );
+    });
+
+    it('scores before the DQ gate without a warehouse too', () => {
+      const alone = allStates(build({}, false, true).definition);
+      expect(alone.ReadRunSummary?.Next).toBe('ScorePredictions');
+      expect(alone.ScorePredictions?.Next).toBe('WasScored');
+      expect(Object.keys(states)).not.toContain('ScorePredictions');
+    });
+
+    it('has no unacknowledged cdk-nag findings', () => {
+      expect(nagFindings(scored.stack)).toEqual([]);
     });
   });
 });

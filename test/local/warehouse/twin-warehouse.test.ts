@@ -1,6 +1,7 @@
 /**
  * The twin's warehouse built from what the batch stage really writes: the ETL runs over the fixture
- * lake on a real S3 API (s3rver), then the warehouse loads the curated Parquet through the same API.
+ * lake on a real S3 API (s3rver) and the committed failure model scores its device-hours on the
+ * twin's SageMaker runtime, then the warehouse loads the curated Parquet through the same API.
  * It also guards the warehouse's list of curated file columns: Redshift's COPY maps Parquet columns
  * by position, so a column the ETL adds, drops or moves must show up here first.
  */
@@ -12,6 +13,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createValidatorClients } from '../../../lambdas/shared/aws-clients.ts';
 import { runBatchStage } from '../../../local/etl/batch-stage.ts';
+import { startFailureEndpoint, type TwinFailureEndpoint } from '../../../local/etl/failure-scoring.ts';
 import { downloadObject, listKeys } from '../../../local/etl/lake-io.ts';
 import { type S3StandIn, startS3StandIn } from '../../../local/s3-stand-in.ts';
 import {
@@ -38,13 +40,22 @@ let stand: S3StandIn;
 let s3: S3Client;
 let scratch: string;
 let first: WarehouseSummary;
+let failure: TwinFailureEndpoint;
 
 beforeAll(async () => {
   stand = await startS3StandIn({ buckets: Object.values(BUCKETS) });
   s3 = createValidatorClients(stand.clientOverrides).s3;
   scratch = await mkdtemp(join(tmpdir(), 'sdap-twin-warehouse-'));
   await putLake(s3, BUCKETS, await fixtureObjects());
-  await runBatchStage({ s3, buckets: BUCKETS, from: FIXTURE_WINDOW.from, to: FIXTURE_WINDOW.to, threads: 1 });
+  failure = await startFailureEndpoint();
+  await runBatchStage({
+    s3,
+    buckets: BUCKETS,
+    from: FIXTURE_WINDOW.from,
+    to: FIXTURE_WINDOW.to,
+    threads: 1,
+    scoring: failure.endpoint,
+  });
   first = await buildTwinWarehouse({
     s3,
     curatedBucket: BUCKETS.curated,
@@ -53,6 +64,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await failure?.close();
   await stand?.close();
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
@@ -91,7 +103,8 @@ describe('the twin warehouse', () => {
     expect(first.partitionsLoaded).toBeGreaterThan(0);
     for (const table of WAREHOUSE_TABLES.filter((t) => t.loads.length > 0))
       expect(first.rows[table.name], table.name).toBeGreaterThan(0);
-    expect(first.rows.fact_prediction).toBe(0);
+    // One prediction per device-hour the ETL wrote features for.
+    expect(first.rows.fact_prediction).toBe(first.rows.fact_telemetry_hourly);
   });
 
   it('rebuilds a warehouse file an older schema built, instead of refusing it', async () => {
