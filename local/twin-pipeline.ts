@@ -211,6 +211,8 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
 
   let proxy: FaultProxy | undefined;
   let broker: IotBroker;
+  // Closed too when a later step fails: its listening socket alone would keep the process alive.
+  let startedBroker: IotBroker | undefined;
   const putTimes = new Map<string, number>();
   let wiring: Omit<
     TwinPipeline,
@@ -249,7 +251,7 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
       s3: directS3,
       failuresBucket: TWIN_BUCKETS.failures,
     });
-    broker = await startIotBroker({
+    startedBroker = broker = await startIotBroker({
       ruleName: TWIN_RULE_NAME,
       isRegisteredThing: options.isRegisteredThing,
       onMessage: (message) => {
@@ -331,7 +333,7 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
       stopMapping: () => mapping.stop(),
     };
   } catch (error) {
-    await Promise.allSettled([proxy?.close(), closeStandIns()]);
+    await Promise.allSettled([proxy?.close(), startedBroker?.close(), closeStandIns()]);
     throw error;
   }
 
