@@ -32,6 +32,7 @@ import {
   RUN_SUMMARY_DQ_SCORE_SCALE,
 } from './etl-job.ts';
 import type { FailureScoring } from './failure-scoring.ts';
+import { scheduleStartRole, stateMachineEncryption } from './state-machine-encryption.ts';
 
 // The workflow's defaults are the stage defaults; re-exported as this construct's own.
 export {
@@ -238,6 +239,7 @@ export class EtlWorkflow extends Construct {
       stateMachineType: sfn.StateMachineType.STANDARD,
       logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
       tracingEnabled: true,
+      encryptionConfiguration: stateMachineEncryption(props.lake.key),
       removalPolicy,
     });
     this.grantStateMachine(props);
@@ -246,6 +248,7 @@ export class EtlWorkflow extends Construct {
       description: `Starts the ETL workflow (${scheduleExpression}, UTC)`,
       schedule: scheduler.ScheduleExpression.expression(scheduleExpression),
       target: new targets.StepFunctionsStartExecution(this.stateMachine, {
+        role: scheduleStartRole(this, 'ScheduleRole', props.lake.key, 'ETL workflow'),
         input: scheduler.ScheduleTargetInput.fromObject({
           trigger: 'schedule',
           scheduledTime: scheduler.ContextAttribute.scheduledTime,

@@ -41,6 +41,7 @@ import {
   SDK_TRANSIENT_ERRORS,
 } from '../batch/etl-workflow.ts';
 import { SCHEDULE_EXPRESSION_PATTERN } from '../batch/function-schedule.ts';
+import { scheduleStartRole, stateMachineEncryption } from '../batch/state-machine-encryption.ts';
 import {
   DEFAULT_CHALLENGER_TRAFFIC_PERCENT,
   DEFAULT_TRAINING_INSTANCE_TYPE,
@@ -141,11 +142,6 @@ export const DEFAULT_TRAINING_LOG_RETENTION_DAYS = logs.RetentionDays.ONE_MONTH;
  */
 export const MAX_NAME_PREFIX_LENGTH = 22;
 /** The endpoint variants the workflow reads and writes (the endpoints construct names them the same). */
-/**
- * How long Step Functions reuses a data key of the workflow's key (60 to 900 s): the longest, as the
- * workflow runs weekly and its executions are few; each reuse saves a KMS call.
- */
-export const STATE_MACHINE_DATA_KEY_REUSE_SECONDS = 900;
 export const CHAMPION_VARIANT = 'champion';
 export const CHALLENGER_VARIANT = 'challenger';
 
@@ -510,24 +506,12 @@ export class TrainingWorkflow extends Construct {
       stateMachineType: sfn.StateMachineType.STANDARD,
       logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
       tracingEnabled: true,
-      // Executions' inputs, outputs and history under the workflow's own key, not an AWS-owned one.
-      encryptionConfiguration: new sfn.CustomerManagedEncryptionConfiguration(
-        this.key,
-        Duration.seconds(STATE_MACHINE_DATA_KEY_REUSE_SECONDS),
-      ),
+      encryptionConfiguration: stateMachineEncryption(this.key),
       removalPolicy,
     });
     this.grantStateMachine(props);
 
-    // Starting an execution of a state machine under a customer key encrypts its input with a data
-    // key of that key: the scheduler's role needs kms:GenerateDataKey on it, beside states:StartExecution.
-    const startRole = new iam.Role(this, 'ScheduleRole', {
-      description: 'EventBridge Scheduler starts the ML training workflow',
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
-      }),
-    });
-    this.key.grant(startRole, 'kms:GenerateDataKey', 'kms:Decrypt');
+    const startRole = scheduleStartRole(this, 'ScheduleRole', this.key, 'ML training workflow');
 
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       description: `Starts the ML training workflow (${scheduleExpression}, UTC)`,

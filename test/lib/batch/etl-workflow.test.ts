@@ -19,6 +19,7 @@ import {
   SCORING_TASK_TIMEOUT_MARGIN_SECONDS,
 } from '../../../lib/batch/etl-workflow.ts';
 import { FAILURE_SCORING_TIMEOUT_SECONDS, FailureScoring } from '../../../lib/batch/failure-scoring.ts';
+import { STATE_MACHINE_DATA_KEY_REUSE_SECONDS } from '../../../lib/batch/state-machine-encryption.ts';
 import { buildStageConfig } from '../../../lib/config.ts';
 import { TelemetryLake } from '../../../lib/lake/telemetry-lake.ts';
 import { AnalyticsWarehouse } from '../../../lib/warehouse/analytics-warehouse.ts';
@@ -582,6 +583,31 @@ describe('EtlWorkflow', () => {
       });
     });
 
+    it("keeps executions' data under the lake key, and starts them with a role that may use it", () => {
+      // Prepare
+      const lakeKey = resourceOf(built.template, 'AWS::KMS::Key', 'LakeKey').id;
+      const machine = resourceOf(built.template, 'AWS::StepFunctions::StateMachine');
+      const schedule = resourceOf(built.template, 'AWS::Scheduler::Schedule').properties;
+      const role = resourceOf(built.template, 'AWS::IAM::Role', 'EtlWorkflowScheduleRole');
+      const statements = statementsOfRole(built.template, 'EtlWorkflowScheduleRole');
+
+      // Assess
+      expect(machine.properties.EncryptionConfiguration).toEqual({
+        Type: 'CUSTOMER_MANAGED_KMS_KEY',
+        KmsKeyId: { 'Fn::GetAtt': [lakeKey, 'Arn'] },
+        KmsDataKeyReusePeriodSeconds: STATE_MACHINE_DATA_KEY_REUSE_SECONDS,
+      });
+      expect(schedule.Target.RoleArn).toEqual({ 'Fn::GetAtt': [role.id, 'Arn'] });
+      expect(role.properties.AssumeRolePolicyDocument.Statement).toEqual([
+        expect.objectContaining({
+          Principal: { Service: 'scheduler.amazonaws.com' },
+          Condition: { StringEquals: { 'aws:SourceAccount': expect.anything() } },
+        }),
+      ]);
+      expect(grantsOf(statements, 'kms:GenerateDataKey')).toEqual([`<${lakeKey}.Arn>`]);
+      expect(grantsOf(statements, 'states:StartExecution')).toEqual([`<${machine.id}>`]);
+    });
+
     it('is started on the configured schedule with the scheduler input the definition reads', () => {
       // Act
       const schedule = resourceOf(built.template, 'AWS::Scheduler::Schedule').properties;
@@ -612,9 +638,15 @@ describe('EtlWorkflow', () => {
       expect(grantsOf(statements, 'sns:Publish')).toEqual([
         `<${resourceOf(built.template, 'AWS::SNS::Topic').id}>`,
       ]);
-      expect(grantsOf(statements, 'kms:GenerateDataKey')).toEqual([
-        `<${resourceOf(built.template, 'AWS::KMS::Key', 'OnCallKey').id}.Arn>`,
-      ]);
+      // The on-call topic's key; the lake key twice (added by CDK for the encrypted executions and
+      // their logs, each with its encryption context).
+      expect(grantsOf(statements, 'kms:GenerateDataKey').sort()).toEqual(
+        [
+          `<${resourceOf(built.template, 'AWS::KMS::Key', 'LakeKey').id}.Arn>`,
+          `<${resourceOf(built.template, 'AWS::KMS::Key', 'LakeKey').id}.Arn>`,
+          `<${resourceOf(built.template, 'AWS::KMS::Key', 'OnCallKey').id}.Arn>`,
+        ].sort(),
+      );
       expect(grantsOf(statements, 's3:getObject')).toEqual([
         `<${resourceOf(built.template, 'AWS::S3::Bucket', 'LakeCuratedBucket').id}.Arn>/etl-runs/*`,
       ]);

@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseEvaluationEvent } from '../../../lambdas/model-evaluation/evaluation-event.ts';
 import { MODEL_EVALUATION_ENV, TRAINING_RUN_LAYOUT } from '../../../lambdas/model-evaluation/names.ts';
 import { GLUE_SCRIPTS_DIR } from '../../../lib/batch/etl-manifest.ts';
+import { STATE_MACHINE_DATA_KEY_REUSE_SECONDS } from '../../../lib/batch/state-machine-encryption.ts';
 import { TelemetryLake } from '../../../lib/lake/telemetry-lake.ts';
 import { XGBOOST_IMAGE_ACCOUNTS } from '../../../lib/ml/model-endpoints.ts';
 import {
@@ -28,7 +29,6 @@ import {
   MAX_TRAINING_WINDOW_DAYS,
   ML_SCRIPT_PREFIX,
   SHARED_ETL_MODULES,
-  STATE_MACHINE_DATA_KEY_REUSE_SECONDS,
   TRAINING_CURATED_PREFIXES,
   TRAINING_DATA_JOB_ARGUMENTS,
   TRAINING_DATA_JOB_SCRIPT,
