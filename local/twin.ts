@@ -1,9 +1,10 @@
 /**
- * The local twin of the streaming path: the simulated fleet publishes over real MQTT to an
- * embedded broker that enforces the IoT policy; the topic rule puts each message on a real Kinesis
- * API (kinesalite); an event source mapping with Lambda's semantics invokes the validator handler,
- * unchanged, which writes to a real S3 API (s3rver) and sends alerts to a sink speaking the
- * EventBridge and SNS APIs. At the end the twin reads the lake back and checks conservation.
+ * The local twin of the streaming path: the simulated fleet publishes from a worker thread of its
+ * own (fleet-worker.ts) over real MQTT to an embedded broker that enforces the IoT policy; the topic
+ * rule puts each message on a real Kinesis API (kinesalite); an event source mapping with Lambda's
+ * semantics invokes the validator handler, unchanged, which writes to a real S3 API (s3rver) and
+ * sends alerts to a sink speaking the EventBridge and SNS APIs. At the end the twin reads the lake
+ * back and checks conservation.
  */
 
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -21,7 +22,14 @@ import { REGISTRY_DIRECTORY, THING_GROUPS_FILE, THINGS_FILE, writeRegistry } fro
 import { simulateFleet } from '../simulator/simulate.ts';
 import { type BatchSummary, runBatchStage } from './etl/batch-stage.ts';
 import { withCommittedFailureEndpoint } from './etl/failure-scoring.ts';
-import type { ConservationReport, PublishedMessage } from './lake-audit.ts';
+import {
+  createPublishLog,
+  type PublishLog,
+  type PublishResult,
+  recordSent,
+  startFleetWorker,
+} from './fleet-worker.ts';
+import type { ConservationReport } from './lake-audit.ts';
 import { importWeatherQuietly, lambdaContext } from './lambda-runtime.ts';
 import { type ModelQualitySummary, runModelQualityStage } from './ml/model-quality-stage.ts';
 import { WAREHOUSE_FILE } from './twin-output.ts';
@@ -31,6 +39,7 @@ import {
   type PipelineCounters,
   startTwinPipeline,
   TWIN_BUCKETS,
+  type TwinPipeline,
 } from './twin-pipeline.ts';
 import { removeWarehouse } from './warehouse/twin-warehouse.ts';
 import { runWarehouseStage, type WarehouseStageSummary } from './warehouse/warehouse-stage.ts';
@@ -164,64 +173,55 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
     ? await payloadSource(options.payloadsFile, options.payloadsDevice ?? 'debug-device-1')
     : fleetSource(options.simulation, started);
   const things = new Set(source.deviceIds);
-  const pipeline = await startTwinPipeline({
-    outDir,
-    shards: options.shards,
-    isRegisteredThing: (name) => things.has(name),
-    seed: options.simulation.seed ?? 1,
-    ...(options.inject && { inject: options.inject }),
-    emulatorsInChildProcesses: options.emulatorsInChildProcesses ?? true,
-    ...(options.anomalyModelPath !== undefined && { anomalyModelPath: options.anomalyModelPath }),
-  });
+  let pipeline: TwinPipeline;
+  try {
+    pipeline = await startTwinPipeline({
+      outDir,
+      shards: options.shards,
+      isRegisteredThing: (name) => things.has(name),
+      seed: options.simulation.seed ?? 1,
+      ...(options.inject && { inject: options.inject }),
+      emulatorsInChildProcesses: options.emulatorsInChildProcesses ?? true,
+      ...(options.anomalyModelPath !== undefined && { anomalyModelPath: options.anomalyModelPath }),
+    });
+  } catch (error) {
+    await source.close();
+    throw error;
+  }
   const { mapping, sink } = pipeline;
 
-  const publisher = createFleetPublisher({ url: pipeline.broker.url });
-  const published: PublishedMessage[] = [];
-  const publishedAt = new Map<string, number>();
-  const faults: Record<string, number> = {};
-  let interrupted = false;
+  const log = createPublishLog();
   const progress = setInterval(
     () =>
       options.onProgress?.({
-        published: published.length,
+        published: log.published.length,
         total: source.expectedMessages,
         processed: mapping.stats().recordsProcessed,
       }),
     500,
   );
-  const firstPublishMs = Date.now();
+  let publishing: PublishResult;
   let failed = true;
   try {
-    for (const message of source.messages()) {
-      if (options.signal?.aborted) {
-        interrupted = true;
-        break;
-      }
-      if (options.speed > 0 && source.fleetStartMs !== undefined) {
-        const due = firstPublishMs + (message.publishAtMs - source.fleetStartMs) / options.speed;
-        const wait = due - Date.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      }
-      const sentAt = await publisher.publish(message);
-      published.push({ deviceId: message.deviceId, payload: message.payload, eventIds: message.eventIds });
-      if (message.fault) faults[message.fault] = (faults[message.fault] ?? 0) + 1;
-      for (const id of message.eventIds) if (!publishedAt.has(id)) publishedAt.set(id, sentAt);
-    }
-    await publisher.close();
+    publishing = await source.publish(
+      { url: pipeline.broker.url, speed: options.speed, ...(options.signal && { signal: options.signal }) },
+      log,
+    );
     await pipeline.drain({ timeoutMs: 300_000 });
     failed = false;
   } finally {
     clearInterval(progress);
     await pipeline.stopMapping();
-    await publisher.close().catch(() => undefined);
+    await source.close();
     // A failed run leaves no stand-in behind (the error still propagates).
     if (failed) await pipeline.close().catch(() => undefined);
   }
+  const { firstPublishMs, interrupted } = publishing;
   const drainedMs = Date.now();
   // Whatever fails from here on, the stand-ins stop: a crashed run must not leave them serving.
   let complete: TwinSummary | undefined;
   try {
-    const audit = await pipeline.audit(published, publishedAt);
+    const audit = await pipeline.audit(log.published, log.publishedAt);
     const { conservation } = audit;
 
     const groundTruth = source.groundTruth();
@@ -247,7 +247,7 @@ export async function runTwin(options: TwinOptions): Promise<TwinSummary> {
         wallSeconds: round((Date.now() - started) / 1000, 1),
         outputDir: outDir,
       },
-      published: { messages: published.length, readings: conservation.published, faults },
+      published: { messages: log.published.length, readings: conservation.published, faults: log.faults },
       ...pipeline.counters(),
       ...auditFigures(audit),
       alerts: {
@@ -365,28 +365,35 @@ interface MessageSource {
   /** The fleet's sites, for the weather it experienced (fleet runs only). */
   readonly sites?: readonly Site[];
   readonly describe: Partial<TwinSummary['run']>;
-  messages(): Iterable<{
-    deviceId: string;
-    topic: string;
-    payload: Buffer;
-    eventIds: readonly string[];
-    publishAtMs: number;
-    fault?: string;
-  }>;
+  /**
+   * Publishes every message to the broker at `url`, recording each one sent in `log`; stops early
+   * when `signal` is aborted. Resolves once every message sent is acknowledged.
+   */
+  publish(
+    request: { readonly url: string; readonly speed: number; readonly signal?: AbortSignal },
+    log: PublishLog,
+  ): Promise<PublishResult>;
+  /** Releases what the source holds (the fleet's worker). */
+  close(): Promise<void>;
   groundTruth(): ReadonlyArray<{ kind: string; deviceId: string; start: string; end: string }>;
   writeArtefacts(outDir: string): Promise<void>;
   /** Registry files `writeArtefacts` wrote, relative to the output directory. */
   readonly registryFiles: readonly string[];
 }
 
+/**
+ * The simulated fleet. Its messages are generated and published on a worker thread (devices are
+ * other machines); this thread builds the same fleet, without iterating it, for the registry, the
+ * ground truth and the sites.
+ */
 function fleetSource(simulation: SimulationOptions, nowMs: number): MessageSource {
   const hours = simulation.durationHours ?? 6;
-  // Fleet time ends now, so device timestamps pass the validator's clock checks.
-  const sim = simulateFleet({
-    ...simulation,
-    start: simulation.start ?? Math.floor(nowMs - hours * 3_600_000),
-  });
+  // Fleet time ends now, so device timestamps pass the validator's clock checks. Fixed here so that
+  // both threads build the same fleet.
+  const fleet = { ...simulation, start: simulation.start ?? Math.floor(nowMs - hours * 3_600_000) };
+  const sim = simulateFleet(fleet);
   const registry = sim.registry();
+  const worker = startFleetWorker({ simulation: fleet });
   return {
     deviceIds: registry.things.map((t) => t.thingName),
     // An estimate for the progress display only.
@@ -400,7 +407,8 @@ function fleetSource(simulation: SimulationOptions, nowMs: number): MessageSourc
       fleetEnd: new Date(sim.endMs).toISOString(),
       readingsPerMessage: sim.options.readingsPerMessage,
     },
-    messages: () => sim,
+    publish: (request, log) => worker.publish(request, log),
+    close: () => worker.close(),
     groundTruth: () => sim.groundTruth(),
     registryFiles: [join(REGISTRY_DIRECTORY, THINGS_FILE), join(REGISTRY_DIRECTORY, THING_GROUPS_FILE)],
     writeArtefacts: async (outDir) => {
@@ -410,6 +418,7 @@ function fleetSource(simulation: SimulationOptions, nowMs: number): MessageSourc
   };
 }
 
+/** A file's lines, published in order from this thread by one device, as fast as they are taken. */
 async function payloadSource(file: string, deviceId: string): Promise<MessageSource> {
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     throw new Error(`--payloads ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
@@ -419,17 +428,31 @@ async function payloadSource(file: string, deviceId: string): Promise<MessageSou
     deviceIds: [deviceId],
     expectedMessages: lines.length,
     describe: {},
-    *messages() {
-      for (const [n, line] of lines.entries()) {
-        yield {
-          deviceId,
-          topic: telemetryTopic(deviceId),
-          payload: Buffer.from(line),
-          eventIds: eventIdsOf(line, n),
-          publishAtMs: n,
-        };
+    async publish({ url, signal }, log) {
+      const publisher = createFleetPublisher({ url });
+      const firstPublishMs = Date.now();
+      let interrupted = false;
+      try {
+        for (const [n, line] of lines.entries()) {
+          if (signal?.aborted) {
+            interrupted = true;
+            break;
+          }
+          const message = {
+            deviceId,
+            topic: telemetryTopic(deviceId),
+            payload: Buffer.from(line),
+            eventIds: eventIdsOf(line, n),
+          };
+          recordSent(log, message, await publisher.publish(message));
+        }
+        await publisher.close();
+      } finally {
+        await publisher.close().catch(() => undefined);
       }
+      return { firstPublishMs, interrupted };
     },
+    close: async () => undefined,
     groundTruth: () => [],
     writeArtefacts: async () => undefined,
     registryFiles: [],

@@ -8,29 +8,38 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runTwin, type TwinSummary } from '../../local/twin.ts';
+import type { SimulationOptions } from '../../simulator/options.ts';
+import { simulateFleet } from '../../simulator/simulate.ts';
 import { makeReading } from '../support/readings.ts';
 
 describe('local twin, fleet run', () => {
   let summary: TwinSummary;
   let outDir: string;
+  const simulation: SimulationOptions = {
+    devices: 40,
+    durationHours: 1,
+    seed: 11,
+    readingsPerMessage: 3,
+    // Sensors only smoke/leak-heavy so every run has critical events to alert on.
+    injections: { smoke: 40, water_leak: 40 },
+    faults: { duplicate: 0.05, not_json: 0.01, out_of_range: 0.01 },
+  };
 
   beforeAll(async () => {
     outDir = await mkdtemp(join(tmpdir(), 'sdap-twin-'));
-    summary = await runTwin({
-      outDir,
-      shards: 2,
-      speed: 0,
-      simulation: {
-        devices: 40,
-        durationHours: 1,
-        seed: 11,
-        readingsPerMessage: 3,
-        // Sensors only smoke/leak-heavy so every run has critical events to alert on.
-        injections: { smoke: 40, water_leak: 40 },
-        faults: { duplicate: 0.05, not_json: 0.01, out_of_range: 0.01 },
-      },
-    });
+    summary = await runTwin({ outDir, shards: 2, speed: 0, simulation });
   }, 180_000);
+
+  it('publishes, from the fleet worker, exactly what the seed simulates on one thread', () => {
+    const sim = simulateFleet({ ...simulation, start: summary.run.fleetStart });
+    for (const _ of sim);
+    const expected = sim.summary();
+    expect(summary.published.messages).toBe(expected.messages);
+    expect(summary.published.readings).toBe(expected.readings);
+    expect(summary.published.faults).toEqual(
+      Object.fromEntries(Object.entries(expected.faults).filter(([, n]) => n > 0)),
+    );
+  });
 
   it('accounts for every published reading: valid, quarantined or dead-lettered', () => {
     expect(summary.conservation).toMatchObject({ holds: true, missing: 0, unexpected: 0 });
@@ -138,6 +147,40 @@ describe('local twin, fleet run', () => {
     expect(html).toContain('data-chart=');
     expect(warehouse?.report.charts.length).toBeGreaterThan(0);
   });
+});
+
+describe('local twin, interrupted', () => {
+  it('stops the fleet worker on abort, drains what was sent and still writes a summary that holds', async () => {
+    // Prepare: paced, 2 fleet hours at 240x take 30 s; the abort lands a few seconds in.
+    const outDir = await mkdtemp(join(tmpdir(), 'sdap-twin-abort-'));
+    const abort = new AbortController();
+    let progressTicks = 0;
+
+    // Act
+    const summary = await runTwin({
+      outDir,
+      shards: 1,
+      speed: 240,
+      batch: false,
+      simulation: { devices: 20, durationHours: 2, seed: 3, readingsPerMessage: 2 },
+      signal: abort.signal,
+      onProgress: ({ published }) => {
+        if (published > 0 && ++progressTicks === 4) abort.abort();
+      },
+    });
+
+    // Assess
+    expect(summary.run.interrupted).toBe(true);
+    expect(summary.published.messages).toBeGreaterThan(0);
+    expect(summary.conservation).toMatchObject({ holds: true, missing: 0, unexpected: 0 });
+    expect(summary.latencyMs.samples).toBe(summary.outcome.valid);
+    const written = JSON.parse(await readFile(join(outDir, 'summary.json'), 'utf8'));
+    expect(written.run.interrupted).toBe(true);
+    expect(written.published.messages).toBe(summary.published.messages);
+    // A third of the fleet or less: it stopped well before the end.
+    const all = simulateFleet({ devices: 20, durationHours: 2, seed: 3, readingsPerMessage: 2 });
+    expect(summary.published.messages).toBeLessThan([...all].length / 3);
+  }, 90_000);
 });
 
 describe('local twin, --payloads', () => {
