@@ -1,7 +1,8 @@
 /**
- * Runs one emulator (kinesalite or s3rver) in a child process of the twin.
+ * Runs one emulator (kinesalite, s3rver or the SageMaker runtime) in a child process of the twin.
  *
- * Both emulators are single-threaded JavaScript servers. In the twin's own process they compete
+ * All three are single-threaded JavaScript servers (the SageMaker runtime scores every request's
+ * rows through the XGBoost trees). In the twin's own process they compete
  * for one core with the broker, the event source mapping and the validator; measured, that one
  * thread was what bounded the twin's throughput (see the README's twin benchmark). In a child
  * process each gets the scheduler's attention on its own, and the twin talks to it over loopback
@@ -21,12 +22,15 @@ import {
   listenS3rver,
   type S3rverSettings,
 } from './emulator-servers.ts';
+import { type SageMakerRuntimeOptions, startSageMakerRuntime } from './sagemaker-runtime.ts';
 
 /** The emulators that can run in a child process, and the settings each one takes. */
 export interface EmulatorOptions {
   readonly kinesalite: KinesaliteSettings;
   readonly s3rver: S3rverSettings;
+  readonly sagemaker: SageMakerRuntimeOptions;
 }
+const EMULATOR_KINDS: readonly EmulatorKind[] = ['kinesalite', 's3rver', 'sagemaker'];
 export type EmulatorKind = keyof EmulatorOptions;
 
 /** A running emulator child: its loopback port and how to stop it. */
@@ -46,10 +50,14 @@ export function startEmulator<K extends EmulatorKind>(
   return inChildProcess ? startEmulatorProcess(kind, settings) : listenHere(kind, settings);
 }
 
-function listenHere<K extends EmulatorKind>(kind: K, settings: EmulatorOptions[K]): Promise<ListeningServer> {
-  return kind === 'kinesalite'
-    ? listenKinesalite(settings as KinesaliteSettings)
-    : listenS3rver(settings as S3rverSettings);
+async function listenHere<K extends EmulatorKind>(
+  kind: K,
+  settings: EmulatorOptions[K],
+): Promise<ListeningServer> {
+  if (kind === 'kinesalite') return listenKinesalite(settings as KinesaliteSettings);
+  if (kind === 's3rver') return listenS3rver(settings as S3rverSettings);
+  const runtime = await startSageMakerRuntime(settings as SageMakerRuntimeOptions);
+  return { port: Number(new URL(runtime.url).port), close: () => runtime.close() };
 }
 
 /** How long the child may take to start (loader, package load, listen) before the start fails. */
@@ -144,10 +152,10 @@ async function runChild(kind: string, optionsJson: string): Promise<void> {
   process.once('uncaughtException', failWith);
   try {
     const options = JSON.parse(optionsJson);
-    if (kind !== 'kinesalite' && kind !== 's3rver') {
-      throw new Error(`unknown emulator '${kind}', expected kinesalite or s3rver`);
+    if (!(EMULATOR_KINDS as readonly string[]).includes(kind)) {
+      throw new Error(`unknown emulator '${kind}', expected one of ${EMULATOR_KINDS.join(', ')}`);
     }
-    const listening = await listenHere(kind, options);
+    const listening = await listenHere(kind as EmulatorKind, options);
     // The parent closing the channel (on purpose or by dying) is the signal to stop.
     process.once('disconnect', () => {
       void listening.close().finally(() => process.exit(0));

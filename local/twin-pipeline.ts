@@ -20,6 +20,7 @@ import { type AnomalyScoring, createAnomalyScoring } from '../lambdas/validator/
 import { buildStageConfig } from '../lib/config.ts';
 import { committedModelPath } from '../ml/model-spec.ts';
 import { type AlertsSink, startAlertsSink } from './alerts-sink.ts';
+import { startEmulator } from './emulator-process.ts';
 import {
   createEventSourceMapping,
   type EventSourceMapping,
@@ -38,7 +39,7 @@ import {
 import { importValidatorQuietly, lambdaContext } from './lambda-runtime.ts';
 import { createRuleBridge, type RuleBridge } from './rule-bridge.ts';
 import { type S3StandIn, startS3StandIn } from './s3-stand-in.ts';
-import { type SageMakerRuntime, startSageMakerRuntime } from './sagemaker-runtime.ts';
+import type { SageMakerRuntimeOptions } from './sagemaker-runtime.ts';
 
 /** The twin's names for what the stack would create. */
 export const TWIN_BUCKETS = {
@@ -146,7 +147,7 @@ export interface TwinPipeline {
   readonly s3: S3StandIn;
   readonly sink: AlertsSink;
   /** The SageMaker runtime serving the anomaly model, when the twin has one. */
-  readonly sageMaker: SageMakerRuntime | undefined;
+  readonly sageMaker: SageMakerStandIn | undefined;
   readonly bridge: RuleBridge;
   readonly mapping: EventSourceMapping;
   /** S3 as the AWS services and the audit reach it: never through the fault proxy. */
@@ -182,14 +183,17 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
     startAlertsSink(),
     modelPath === null
       ? Promise.resolve(undefined)
-      : startSageMakerRuntime({
-          endpoints: {
-            [TWIN_ANOMALY_ENDPOINT]: {
-              variants: [{ name: TWIN_ANOMALY_VARIANT, weight: 1, modelPath }],
+      : startSageMakerStandIn(
+          {
+            endpoints: {
+              [TWIN_ANOMALY_ENDPOINT]: {
+                variants: [{ name: TWIN_ANOMALY_VARIANT, weight: 1, modelPath }],
+              },
             },
+            seed: options.seed,
           },
-          seed: options.seed,
-        }),
+          inChildProcess,
+        ),
   ] as const;
   // If one stand-in fails to start, the others are closed (a child process would outlive the error).
   const settled = await Promise.allSettled(startups);
@@ -495,4 +499,24 @@ export function countBy(values: readonly string[]): Record<string, number> {
     acc[v] = (acc[v] ?? 0) + 1;
     return acc;
   }, {});
+}
+
+/** The twin's SageMaker runtime: where the SDK client points, and how to stop it. */
+export interface SageMakerStandIn {
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The SageMaker runtime, in a child process like kinesalite and s3rver when `inChildProcess`: it
+ * scores every batch's rows through the model's trees, work that would otherwise share the twin's
+ * thread with the broker, the event source mapping and the validator.
+ */
+async function startSageMakerStandIn(
+  settings: SageMakerRuntimeOptions,
+  inChildProcess: boolean,
+): Promise<SageMakerStandIn> {
+  const server = await startEmulator('sagemaker', settings, inChildProcess);
+  return { url: `http://127.0.0.1:${server.port}`, close: () => server.close() };
 }
