@@ -6,10 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { KinesisStreamEvent } from 'aws-lambda';
 import type { RuleEnvelope } from '../lambdas/shared/contract.ts';
 import { RAW_PREFIX } from '../lambdas/shared/pipeline-names.ts';
+import { listObjects } from '../lambdas/shared/s3-listing.ts';
 import type { OnFailureRecord } from './event-source-mapping.ts';
 import { RULE_ERROR_PREFIX } from './rule-bridge.ts';
 
@@ -62,22 +63,9 @@ async function listKeys(
   bucket: string,
   prefix?: string,
 ): Promise<Array<{ key: string; lastModifiedMs: number }>> {
-  const keys: Array<{ key: string; lastModifiedMs: number }> = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({
-        Bucket: bucket,
-        ContinuationToken: token,
-        ...(prefix && { Prefix: prefix }),
-      }),
-    );
-    for (const object of page.Contents ?? []) {
-      if (object.Key) keys.push({ key: object.Key, lastModifiedMs: object.LastModified?.getTime() ?? 0 });
-    }
-    token = page.NextContinuationToken;
-  } while (token);
-  return keys;
+  return (await listObjects(s3, bucket, prefix)).flatMap((object) =>
+    object.Key ? [{ key: object.Key, lastModifiedMs: object.LastModified?.getTime() ?? 0 }] : [],
+  );
 }
 
 async function getObject(s3: S3Client, bucket: string, key: string): Promise<Buffer> {

@@ -25,13 +25,7 @@
  * Each partition is one object, so a reader sees an hour's old predictions or its new ones, never a
  * mix; a run that fails while writing leaves some hours new and the rest old, and a rerun completes it.
  */
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
@@ -49,6 +43,7 @@ import {
   MAX_CALL_BYTES,
   type ScorerClock,
 } from '../shared/endpoint-client.ts';
+import { listKeys } from '../shared/s3-listing.ts';
 import {
   FeatureTableError,
   featureColumns,
@@ -146,23 +141,6 @@ function partitionOf(hourMs: number): { date: string; hour: string } {
 export function hourPartitionPrefix(tablePrefix: string, hourMs: number): string {
   const { date, hour } = partitionOf(hourMs);
   return `${tablePrefix}event_date=${date}/event_hour=${hour}/`;
-}
-
-async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({
-        Bucket: bucket,
-        Prefix: prefix,
-        ...(token && { ContinuationToken: token }),
-      }),
-    );
-    for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return keys.sort();
 }
 
 /** Every key of `tablePrefix` in the days the window touches, by hour partition prefix. */

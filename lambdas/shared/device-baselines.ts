@@ -13,12 +13,13 @@
  */
 
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parquetReadObjects } from 'hyparquet';
 import type { DeviceBaseline } from './anomaly-features.ts';
 import type { Reading } from './contract.ts';
 import { logger, metrics } from './observability.ts';
 import { BASELINE_METRICS, DEVICE_BASELINES_PREFIX } from './pipeline-names.ts';
+import { listKeys } from './s3-listing.ts';
 
 export type { DeviceBaseline } from './anomaly-features.ts';
 
@@ -110,25 +111,11 @@ export async function readBaselinePartition(
   eventDate: string,
 ): Promise<Map<string, DeviceBaseline> | undefined> {
   const prefix = baselinePartitionPrefix(eventDate);
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({
-        Bucket: bucket,
-        Prefix: prefix,
-        ...(token && { ContinuationToken: token }),
-      }),
-    );
-    for (const object of page.Contents ?? []) {
-      // Spark and DuckDB write `part-*.parquet`; markers (`_SUCCESS`) and checksums are skipped.
-      if (object.Key?.endsWith('.parquet')) keys.push(object.Key);
-    }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  // Spark and DuckDB write `part-*.parquet`; markers (`_SUCCESS`) and checksums are skipped.
+  const keys = (await listKeys(s3, bucket, prefix)).filter((key) => key.endsWith('.parquet'));
   if (keys.length === 0) return undefined;
   const baselines = new Map<string, DeviceBaseline>();
-  for (const key of keys.sort()) {
+  for (const key of keys) {
     const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     const bytes = await object.Body?.transformToByteArray();
     if (!bytes) throw new BaselineFormatError(`s3://${bucket}/${key}: received an empty body`);

@@ -15,7 +15,7 @@
  * A partition with no object is not loaded (COPY fails on an empty prefix), so rows of a partition
  * that a rebuild left empty stay in the warehouse until the next load of that partition.
  */
-import { type _Object, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { CURATED_TABLES } from '../../warehouse/curated-tables.ts';
 import { copySql, partitionPrefix } from '../../warehouse/load.ts';
 import {
@@ -27,6 +27,7 @@ import {
 import type { SqlExecutor } from '../../warehouse/migration-runner.ts';
 import { MAX_CLOCK_AHEAD_MS, MAX_READING_AGE_MS } from '../shared/contract.ts';
 import { isTransientRedshiftError } from '../shared/redshift-data.ts';
+import { listObjects } from '../shared/s3-listing.ts';
 import { WAREHOUSE_LOAD_ERRORS } from '../shared/warehouse-names.ts';
 import type { LoadEvent, LoadResult } from './load-event.ts';
 
@@ -91,7 +92,7 @@ export async function findPartitions(event: LoadEvent, deps: LoadWindowDeps): Pr
   const keys: string[] = [];
   for (const source of CURATED_TABLES) {
     for (const day of days) {
-      const objects = await listAll(deps.s3, deps.curatedBucket, `${source.prefix}event_date=${day}/`);
+      const objects = await listObjects(deps.s3, deps.curatedBucket, `${source.prefix}event_date=${day}/`);
       for (const object of objects) {
         if (object.Key === undefined) continue;
         if (since !== undefined && (object.LastModified?.getTime() ?? 0) < since) continue;
@@ -168,17 +169,4 @@ function daysOf(startMs: number, endMs: number): string[] {
     days.push(new Date(day).toISOString().slice(0, 10));
   }
   return days;
-}
-
-async function listAll(s3: S3Client, bucket: string, prefix: string): Promise<_Object[]> {
-  const objects: _Object[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-    );
-    objects.push(...(page.Contents ?? []));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return objects;
 }

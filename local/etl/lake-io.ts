@@ -8,7 +8,6 @@ import {
   CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
-  ListObjectsV2Command,
   NoSuchKey,
   PutObjectCommand,
   type S3Client,
@@ -17,19 +16,8 @@ import {
 /** Requests in flight at once: enough to hide loopback latency, few enough for s3rver. */
 export const S3_CONCURRENCY = 16;
 
-/** Every key under `prefix`, sorted. */
-export async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-    );
-    for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
-    token = page.NextContinuationToken;
-  } while (token);
-  return keys.sort();
-}
+// Listing is the functions' own (one loop for both).
+export { listKeys } from '../../lambdas/shared/s3-listing.ts';
 
 /** The object's bytes, or undefined when there is no such key. */
 export async function getObject(s3: S3Client, bucket: string, key: string): Promise<Buffer | undefined> {
