@@ -25,7 +25,7 @@ SELECT
   CAST(sum(w.jammed_readings) AS BIGINT) AS jammed_readings,
   CAST(sum(w.failed_attempts) AS BIGINT) AS failed_attempts,
   CAST(sum(w.triggered_readings) AS BIGINT) AS triggered_readings,
-  round(avg(w.rssi_mean_dbm), 6) AS rssi_mean_dbm,
+  round(round(sum(w.rssi_mean_dbm), 6) / count(w.rssi_mean_dbm), 6) AS rssi_mean_dbm,
   w.event_date
 FROM device_hour_windows AS w
 WHERE w.event_date IN (SELECT DISTINCT e.event_date FROM etl_hours AS e)

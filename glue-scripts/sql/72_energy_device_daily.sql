@@ -7,7 +7,7 @@ SELECT
   round(sum(w.energy_wh), 6) AS energy_wh,
   round(max(w.energy_wh), 6) AS peak_hour_energy_wh,
   CAST(sum(w.hvac_active_readings) AS BIGINT) AS hvac_active_readings,
-  round(avg(w.metric_mean), 6) AS indoor_temperature_mean_c,
+  round(round(sum(w.metric_mean), 6) / count(w.metric_mean), 6) AS indoor_temperature_mean_c,
   w.event_date
 FROM device_hour_windows AS w
 WHERE w.energy_wh IS NOT NULL

@@ -16,7 +16,7 @@ weather_days AS (
     CAST(CAST(x.hour_start AS DATE) AS STRING) AS event_date,
     x.site_id,
     count(x.outdoor_temperature_c) AS weather_hours,
-    round(avg(x.outdoor_temperature_c), 6) AS outdoor_temperature_mean_c,
+    round(round(sum(x.outdoor_temperature_c), 6) / count(x.outdoor_temperature_c), 6) AS outdoor_temperature_mean_c,
     round(sum(CASE WHEN x.outdoor_temperature_c < 18 THEN 18 - x.outdoor_temperature_c ELSE 0 END), 6) AS heating_degree_hours_c,
     round(sum(CASE WHEN x.outdoor_temperature_c > 24 THEN x.outdoor_temperature_c - 24 ELSE 0 END), 6) AS cooling_degree_hours_c
   FROM weather_hourly AS x
