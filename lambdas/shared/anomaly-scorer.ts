@@ -16,22 +16,15 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import type { FeatureValue } from './anomaly-features.ts';
 import {
-  CircuitBreaker,
-  type CircuitBreakerOptions,
+  type CircuitBreaker,
   callBodies,
   callWithRetries,
   circuitBreakerFor,
-  classifyScoringError,
-  DEFAULT_COOLDOWN_MS,
-  DEFAULT_FAILURE_THRESHOLD,
   ENDPOINT_FAILURE_REASONS,
   type EndpointCallOptions,
   featureRowsCsv,
   MAX_CALL_BYTES,
-  parseScores,
-  ScoreResponseError,
   type ScorerClock,
-  ScoringTimeoutError,
   SYSTEM_CLOCK,
 } from './endpoint-client.ts';
 import { logger, metrics } from './observability.ts';
@@ -53,7 +46,7 @@ export {
   type ScorerClock,
   ScoringTimeoutError,
   SYSTEM_CLOCK,
-};
+} from './endpoint-client.ts';
 
 /**
  * Why a batch was left to the rules. Stable: the `Reason` dimension of `RulesOnlyBatches`. The
