@@ -38,6 +38,10 @@ export const JSON_SCHEMA_PATH = 'schema/telemetry-message.schema.json';
 
 type Command = (args: string[]) => Promise<number>;
 
+/** Whether a command's arguments name a deployed stage (`--stage`) rather than a twin output. */
+const targetsDeployedStage = (args: readonly string[]) =>
+  args.some((arg) => arg === '--stage' || arg.startsWith('--stage='));
+
 const commands: Record<string, { summary: string; run: Command }> = {
   start: {
     summary: 'the local twin with the defaults of npm start (see sdap twin --help)',
@@ -56,13 +60,22 @@ const commands: Record<string, { summary: string; run: Command }> = {
     summary: "rerun the batch stage over a twin's lake, or with --stage start a deployed stage's ETL",
     // Imported when used: the AWS clients and DuckDB would slow every other command's start.
     run: async (args) =>
-      args.some((arg) => arg === '--stage' || arg.startsWith('--stage='))
+      targetsDeployedStage(args)
         ? (await import('../ops/etl-command.ts')).etlCommand(args)
         : (await import('../local/twin-etl.ts')).twinEtlCommand(args),
   },
   cost: {
     summary: "estimate a stage's monthly AWS bill and cost per million events (see sdap cost --help)",
     run: async (args) => (await import('../ops/cost-command.ts')).costCommand(args),
+  },
+  replay: {
+    summary:
+      "rebuild curated data, predictions and warehouse facts for a time range from the raw zone and compare checksums (twin), or with --stage start a deployed stage's backfill",
+    // Imported when used, as etl: the AWS clients and DuckDB would slow every other command's start.
+    run: async (args) =>
+      targetsDeployedStage(args)
+        ? (await import('../ops/etl-command.ts')).etlCommand(args)
+        : (await import('../local/twin-replay.ts')).twinReplayCommand(args),
   },
   train: {
     summary:

@@ -6,7 +6,9 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { parseHourRange } from '../ops/etl-command.ts';
+import type { BatchSummary } from './etl/batch-stage.ts';
 import { withCommittedFailureEndpoint } from './etl/failure-scoring.ts';
 import { backfillLake } from './etl/lake-backfill.ts';
 import { formatBatch } from './twin-cli.ts';
@@ -31,6 +33,80 @@ scores them with the committed failure model (predictions/), then MERGEs it all 
   --to HOUR     end hour, exclusive (default: --from + 1 hour)
   --json        print the batch summary as JSON`;
 
+/**
+ * The hours `[from, to)` of `--from`/`--to`, or every hour (undefined) without them.
+ *
+ * @throws Error naming the flag when `--to` comes without `--from` or an hour is not a whole UTC hour.
+ */
+export function parseTwinRange(
+  from: string | undefined,
+  to: string | undefined,
+): { from: string; to: string } | undefined {
+  if (to !== undefined && from === undefined) {
+    throw new Error(`--to: received '${to}' without --from; give both, or neither to rebuild every hour`);
+  }
+  return from === undefined ? undefined : parseHourRange(from, to, Date.now());
+}
+
+/**
+ * The twin's lake directory under `outDir`.
+ *
+ * @throws Error naming the directory and what to do when no twin run left a lake there.
+ */
+export async function twinLakeDirectory(outDir: string): Promise<string> {
+  const lakeDirectory = join(outDir, 'lake');
+  const isDirectory = await stat(join(lakeDirectory, TWIN_BUCKETS.raw)).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!isDirectory) {
+    throw new Error(`--out ${outDir}: no twin lake there (expected ${lakeDirectory}); run sdap twin first`);
+  }
+  return lakeDirectory;
+}
+
+/** What a rebuild of a twin's hours did: the batch stage's summary and the warehouse's. */
+export interface TwinRebuild {
+  readonly batch: BatchSummary;
+  readonly warehouse: WarehouseStageSummary;
+}
+
+/** Hooks on the served lake around a rebuild (a replay's checksums). */
+export interface TwinRebuildHooks {
+  /** Before the batch stage touches anything. */
+  readonly before?: (s3: S3Client) => Promise<void>;
+  /** After the batch stage, the scoring and the warehouse load. */
+  readonly after?: (s3: S3Client) => Promise<void>;
+}
+
+/**
+ * Rebuilds the curated data, the predictions and the warehouse of a twin output for `[from, to)`
+ * (or every hour), in the deployed workflow's order: ETL, failure scoring, warehouse MERGE.
+ */
+export async function rebuildTwinHours(
+  outDir: string,
+  range: { from: string; to: string } | undefined,
+  hooks: TwinRebuildHooks = {},
+): Promise<TwinRebuild> {
+  const lakeDirectory = await twinLakeDirectory(outDir);
+  let warehouse: WarehouseStageSummary | undefined;
+  const batch = await withCommittedFailureEndpoint((scoring) =>
+    backfillLake({
+      lakeDir: lakeDirectory,
+      buckets: { raw: TWIN_BUCKETS.raw, quarantine: TWIN_BUCKETS.quarantine, curated: TWIN_BUCKETS.curated },
+      ...(range && { from: range.from, to: range.to }),
+      ...(scoring && { scoring }),
+      ...(hooks.before && { beforeBatch: hooks.before }),
+      afterBatch: async (s3) => {
+        warehouse = await runWarehouseStage({ s3, curatedBucket: TWIN_BUCKETS.curated, outDir });
+        await hooks.after?.(s3);
+      },
+    }),
+  );
+  if (warehouse === undefined) throw new Error('the batch stage ran but the warehouse was not loaded');
+  return { batch, warehouse };
+}
+
 /** Runs the command; returns the exit code. */
 export async function twinEtlCommand(
   args: string[],
@@ -51,12 +127,7 @@ export async function twinEtlCommand(
       strict: true,
       allowPositionals: false,
     }));
-    if (values.to !== undefined && values.from === undefined) {
-      throw new Error(
-        `--to: received '${values.to}' without --from; give both, or neither to rebuild every hour`,
-      );
-    }
-    range = values.from === undefined ? undefined : parseHourRange(values.from, values.to, Date.now());
+    range = parseTwinRange(values.from, values.to);
   } catch (error) {
     console.error(`sdap etl: ${(error as Error).message}\n\n${TWIN_ETL_USAGE}`);
     return 2;
@@ -66,34 +137,18 @@ export async function twinEtlCommand(
     return 0;
   }
   const outDir = resolve(values.out ?? DEFAULT_OUT_DIR);
-  const lakeDirectory = join(outDir, 'lake');
-  const isDirectory = await stat(join(lakeDirectory, TWIN_BUCKETS.raw)).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
-  if (!isDirectory) {
-    console.error(
-      `sdap etl: --out ${outDir}: no twin lake there (expected ${lakeDirectory}); run sdap twin first`,
-    );
+  try {
+    await twinLakeDirectory(outDir);
+  } catch (error) {
+    console.error(`sdap etl: ${(error as Error).message}`);
     return 2;
   }
-  let warehouse: WarehouseStageSummary | undefined;
   // As the deployed workflow scores the window and loads the warehouse after the ETL, a rerun does too.
-  const summary = await withCommittedFailureEndpoint((scoring) =>
-    backfillLake({
-      lakeDir: lakeDirectory,
-      buckets: { raw: TWIN_BUCKETS.raw, quarantine: TWIN_BUCKETS.quarantine, curated: TWIN_BUCKETS.curated },
-      ...(range && { from: range.from, to: range.to }),
-      ...(scoring && { scoring }),
-      afterBatch: async (s3) => {
-        warehouse = await runWarehouseStage({ s3, curatedBucket: TWIN_BUCKETS.curated, outDir });
-      },
-    }),
-  );
+  const rebuild = await rebuildTwinHours(outDir, range);
   log(
     values.json
-      ? JSON.stringify({ ...summary, warehouse }, null, 2)
-      : [...formatBatch(summary), ...(warehouse ? formatWarehouse(warehouse) : [])].join('\n'),
+      ? JSON.stringify({ ...rebuild.batch, warehouse: rebuild.warehouse }, null, 2)
+      : [...formatBatch(rebuild.batch), ...formatWarehouse(rebuild.warehouse)].join('\n'),
   );
   return 0;
 }

@@ -102,7 +102,7 @@ export const LOCATION_REGISTRY: CuratedTable = {
 /**
  * The failure model's predictions, one row per device-hour of `ml_features` the ETL's scoring step
  * scored (lambdas/failure-scoring/): the probability that the device fails within 24 hours, the model
- * and version that said so, and `scored_at`, the end of the ETL window the score was computed in.
+ * and version that said so, and `scored_at`, the end of the scored hour (when the 24-hour horizon starts).
  */
 export const PREDICTIONS: CuratedTable = {
   name: 'predictions',

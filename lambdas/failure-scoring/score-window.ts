@@ -17,10 +17,10 @@
  * (`PredictionEndpointUnavailableError` or `PredictionEndpointRefusedError`). The workflow notifies
  * on-call; a rerun of the window scores it again.
  *
- * **Reruns write the same bytes.** `scored_at` is the window's end, not the clock: the logical time of
- * the run whose features were scored. A rerun of a window scores the same rows with the same model
- * and writes byte-identical objects; an hour that a later window rebuilds (late readings) is scored
- * again with that window's end.
+ * **Reruns write the same bytes.** `scored_at` is the end of the scored hour, not the clock nor the
+ * window: the instant the prediction's 24-hour horizon starts, a function of the row alone. Any run
+ * that scores an hour's features with the same model writes byte-identical objects, whichever window
+ * it covers — an hourly run, a backfill, a replay of one hour — so a replay changes nothing.
  *
  * Each partition is one object, so a reader sees an hour's old predictions or its new ones, never a
  * mix; a run that fails while writing leaves some hours new and the rest old, and a rerun completes it.
@@ -320,7 +320,7 @@ export async function scoreWindow(window: ScoringWindow, deps: ScoreWindowDeps):
         siteId: textOf(row, 'site_id', where, true),
         modelName: FAILURE_MODEL,
         modelVersion: deps.modelVersion,
-        scoredAtMs: window.endMs,
+        scoredAtMs: hourMs + HOUR_MS,
       });
     }
     const bodies = callBodies(featureRowsCsv(features), deps.maxCallBytes ?? MAX_CALL_BYTES);
@@ -377,7 +377,6 @@ export async function scoreWindow(window: ScoringWindow, deps: ScoreWindowDeps):
   return {
     window: { from: new Date(window.startMs).toISOString(), to: new Date(window.endMs).toISOString() },
     model: { name: FAILURE_MODEL, version: deps.modelVersion, endpoint: deps.endpointName, variant },
-    scoredAt: new Date(window.endMs).toISOString(),
     hours: (window.endMs - window.startMs) / HOUR_MS,
     hoursScored: scored.length,
     rowsScored,

@@ -87,8 +87,6 @@ export interface ScoringResult {
     /** The variant that answered (the last call's); null when nothing was scored. */
     readonly variant: string | null;
   };
-  /** Every prediction's `scored_at`: the window's end. */
-  readonly scoredAt: string;
   readonly hours: number;
   /** Hours whose `ml_features` partition held rows of the model's device types. */
   readonly hoursScored: number;

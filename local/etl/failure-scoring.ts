@@ -148,6 +148,6 @@ export function formatPredictions(predictions: PredictionsSummary | undefined): 
   const p = predictions;
   const share = p.highScoreShare === null ? '-' : `${p.highScoreShare.toFixed(1)} %`;
   return [
-    `  predictions    ${p.rowsScored} device-hours scored by the ${p.model.name} model ${p.model.version} on endpoint ${p.model.endpoint} (${p.model.variant ?? '-'}) in ${p.calls} calls: ${share} at or above its threshold; ${p.partitionsWritten} partitions written to predictions/, scored_at ${p.scoredAt}`,
+    `  predictions    ${p.rowsScored} device-hours scored by the ${p.model.name} model ${p.model.version} on endpoint ${p.model.endpoint} (${p.model.variant ?? '-'}) in ${p.calls} calls: ${share} at or above its threshold; ${p.partitionsWritten} partitions written to predictions/`,
   ];
 }

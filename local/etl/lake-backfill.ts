@@ -22,6 +22,8 @@ export interface LakeBackfillOptions
   /** Event hours `[from, to)` to rebuild, whole UTC hours. @default every hour the raw zone holds */
   readonly from?: Date | string;
   readonly to?: Date | string;
+  /** Runs on the served lake before the batch stage (a replay's checksums of what is there). */
+  readonly beforeBatch?: (s3: S3Client) => Promise<void>;
   /** Runs on the served lake after the batch stage, before it stops (the twin's warehouse load). */
   readonly afterBatch?: (s3: S3Client) => Promise<void>;
 }
@@ -34,10 +36,11 @@ export interface LakeBackfillOptions
  * await backfillLake({ lakeDir: 'out/twin/lake', buckets: TWIN_BUCKETS, from: '2026-11-27T13:00:00Z', to: '2026-11-27T16:00:00Z' });
  */
 export async function backfillLake(options: LakeBackfillOptions): Promise<BatchSummary> {
-  const { lakeDir, buckets, from, to, afterBatch, ...rest } = options;
+  const { lakeDir, buckets, from, to, beforeBatch, afterBatch, ...rest } = options;
   const s3Stand = await startS3StandIn({ buckets: Object.values(buckets), directory: lakeDir });
   try {
     const s3 = createValidatorClients(s3Stand.clientOverrides).s3;
+    await beforeBatch?.(s3);
     const summary = await runBatchStage({
       ...rest,
       s3,

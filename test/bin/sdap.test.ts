@@ -1,13 +1,14 @@
 /**
  * The command-line tool's failure behaviour: clear messages naming the flag, host or file.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseTwinArgs, START_DEFAULTS } from '../../local/twin-cli.ts';
+import { TWIN_BUCKETS } from '../../local/twin-pipeline.ts';
 
 const run = promisify(execFile);
 async function sdap(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -145,8 +146,6 @@ describe('sdap twin output', () => {
 
 describe('sdap twin interrupted', () => {
   it('stops on Ctrl-C, drains what was published and still writes a summary whose conservation holds', async () => {
-    const { spawn } = await import('node:child_process');
-    const { readFile } = await import('node:fs/promises');
     const outDir = await mkdtemp(join(tmpdir(), 'sdap-twin-sigint-'));
     // Paced: 2 fleet hours at 240x take 30 s, so the interrupt lands mid-run.
     const child = spawn(
@@ -176,7 +175,14 @@ describe('sdap twin interrupted', () => {
     child.stderr.on('data', (chunk) => {
       stderr += chunk;
     });
-    await new Promise((resolve) => setTimeout(resolve, 8000));
+    // Interrupt once readings reach the lake (a fixed delay misses on a loaded machine, where the
+    // start alone can take longer than the delay).
+    const rawZone = join(outDir, 'lake', TWIN_BUCKETS.raw);
+    for (let waited = 0; waited < 60_000; waited += 250) {
+      const files = await readdir(rawZone, { recursive: true }).catch(() => [] as string[]);
+      if (files.some((file) => file.includes('telemetry/'))) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
 

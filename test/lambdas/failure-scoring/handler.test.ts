@@ -218,7 +218,7 @@ describe('the failure-scoring handler', () => {
         model_name: 'failure',
         model_version: VERSION,
         failure_probability: predict(model, tableFeatureRow(definition, row)),
-        scored_at: new Date(`${DAY}T12:00:00Z`),
+        scored_at: new Date(Date.parse(`${DAY}T${hour}:00:00Z`) + 3_600_000),
       }));
       expect(predictions).toEqual(expected);
       high += expected.filter((row) => row.failure_probability >= 0.5).length;
@@ -226,7 +226,6 @@ describe('the failure-scoring handler', () => {
     expect(result).toEqual({
       window: { from: `${DAY}T10:00:00.000Z`, to: `${DAY}T12:00:00.000Z` },
       model: { name: 'failure', version: VERSION, endpoint: ENDPOINT, variant: SCORING_VARIANT },
-      scoredAt: `${DAY}T12:00:00.000Z`,
       hours: 2,
       hoursScored: 2,
       rowsScored: 20,
