@@ -64,6 +64,12 @@ const commands: Record<string, { summary: string; run: Command }> = {
         ? (await import('../ops/etl-command.ts')).etlCommand(args)
         : (await import('../local/twin-etl.ts')).twinEtlCommand(args),
   },
+  requeue: {
+    summary:
+      'after a fix, put quarantined originals back on the stream of a twin output or, with --stage, a deployed stage (see sdap requeue --help)',
+    // Imported when used, as etl: the AWS clients and the twin would slow every other command's start.
+    run: async (args) => (await import('../ops/requeue-command.ts')).requeueCommand(args),
+  },
   cost: {
     summary: "estimate a stage's monthly AWS bill and cost per million events (see sdap cost --help)",
     run: async (args) => (await import('../ops/cost-command.ts')).costCommand(args),

@@ -94,11 +94,16 @@ export function encodeRawObject(lines: readonly string[]): Buffer {
   return gzipSync(lines.join(''), { level: RAW_GZIP_LEVEL });
 }
 
+/** Hive-style partition path of the quarantine: the hour the stream accepted the record. */
+export function quarantinePartitionPath(arrivalMs: number): string {
+  const { date, hour } = utcDateHour(arrivalMs);
+  return `${QUARANTINE_PREFIX}/ingest_date=${date}/ingest_hour=${hour}`;
+}
+
 /**
  * Key of the quarantine object for one stream record. A stream record has one sequence number for
  * as long as it is retried, so a retry overwrites.
  */
 export function quarantineObjectKey(arrivalMs: number, shardId: string, sequenceNumber: string): string {
-  const { date, hour } = utcDateHour(arrivalMs);
-  return `${QUARANTINE_PREFIX}/ingest_date=${date}/ingest_hour=${hour}/${shardId}-${sequenceNumber}.json`;
+  return `${quarantinePartitionPath(arrivalMs)}/${shardId}-${sequenceNumber}.json`;
 }
