@@ -11,6 +11,7 @@
  *   sdap etl --stage S    start a deployed stage's ETL workflow over an hour range (backfill)
  *   sdap status --stage S latest ETL executions and Glue job runs of a deployed stage
  *   sdap query "SQL"      SQL against the twin's DuckDB warehouse, opened read only (table, csv, json)
+ *   sdap erase --device D erase one device from a twin's output (right to erasure), with an audit record
  *   sdap schema [--check] write (or check) the contract's JSON Schema file
  *   sdap cost [options]   a stage's monthly AWS bill by service and its cost per million events
  *
@@ -97,6 +98,11 @@ const commands: Record<string, { summary: string; run: Command }> = {
     summary: "run SQL against the twin's DuckDB warehouse, read only (see sdap query --help)",
     // Imported when used, as etl: DuckDB would slow every other command's start.
     run: async (args) => (await import('../local/query-command.ts')).queryCommand(args),
+  },
+  erase: {
+    summary: "erase one device from a twin's output, with an audit record (see sdap erase --help)",
+    // Imported when used, as query: DuckDB and the S3 stand-in would slow every other command's start.
+    run: async (args) => (await import('../local/erase-command.ts')).eraseCommand(args),
   },
   schema: {
     summary: 'write the contract JSON Schema (--check: fail if the committed file is stale)',

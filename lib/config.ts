@@ -436,6 +436,89 @@ export interface MlSettings {
   readonly training: ModelTrainingSettings;
 }
 
+/** Lake zones whose bucket can be replicated to another region. */
+export const REPLICABLE_ZONES = ['raw', 'quarantine', 'failures', 'curated'] as const;
+export type ReplicableZone = (typeof REPLICABLE_ZONES)[number];
+/**
+ * Storage classes a replica may be written in. Archive classes that need a restore before a read
+ * (Glacier Flexible Retrieval, Deep Archive) are left out: a disaster is when the replica is read.
+ */
+export const REPLICA_STORAGE_CLASSES = [
+  'STANDARD',
+  'STANDARD_IA',
+  'INTELLIGENT_TIERING',
+  'GLACIER_IR',
+] as const;
+export type ReplicaStorageClass = (typeof REPLICA_STORAGE_CLASSES)[number];
+
+/**
+ * Cross-region replication of the lake's buckets into replica buckets of a second stack
+ * (`Sdap-<stage>-replica`) in `destinationRegion`, each encrypted with a key of that region.
+ */
+export interface LakeReplicationSettings {
+  /**
+   * Deploys the replica stack and the replication rules. Off in every stage: which second region
+   * may hold the devices' data is the owner's decision (data residency), and the stages are
+   * environment-agnostic, so no default region can be known to differ from the stage's.
+   * @default {@link DEFAULT_REPLICATION_ENABLED} = false
+   */
+  readonly enabled: boolean;
+  /**
+   * The region of the replicas; required while `enabled`, and different from the stage's `region`
+   * (an environment-agnostic stage must be deployed into another region than this one).
+   * @default {@link DEFAULT_REPLICATION_DESTINATION_REGION} = null
+   */
+  readonly destinationRegion: string | null;
+  /**
+   * The zones replicated. Curated is rebuilt from raw by the ETL, but replicating it turns hours of
+   * backfill into a copy (see the README's disaster recovery table).
+   * @default {@link DEFAULT_REPLICATED_ZONES} = ["raw","quarantine","failures","curated"]
+   */
+  readonly zones: readonly ReplicableZone[];
+  /**
+   * S3 Replication Time Control: AWS's SLA replicates 99.99 % of new objects within 15 minutes,
+   * which bounds the recovery point; without it replication has no time bound.
+   * @default {@link DEFAULT_REPLICATION_TIME_CONTROL} = true
+   */
+  readonly replicationTimeControl: boolean;
+  /**
+   * Storage class the replicas are written in. Raw objects are small (a batch of gzip NDJSON, tens
+   * of KB), and Standard-IA and Glacier IR bill at least 128 KB an object, so Standard is the cheaper
+   * default; the replicas then follow the source zone's own lifecycle.
+   * @default {@link DEFAULT_REPLICA_STORAGE_CLASS} = "STANDARD"
+   */
+  readonly storageClass: ReplicaStorageClass;
+}
+
+/**
+ * Scheduled manual snapshots of the warehouse's namespace, beside the recovery points Redshift
+ * Serverless takes by itself (every 30 minutes, kept 24 hours).
+ */
+export interface WarehouseSnapshotSettings {
+  /**
+   * Takes the snapshots while the stage has a warehouse (`warehouse.enabled`); ignored otherwise.
+   * @default {@link DEV_WAREHOUSE_SNAPSHOTS_ENABLED} = false in dev; {@link PROD_WAREHOUSE_SNAPSHOTS_ENABLED} = true in prod
+   */
+  readonly enabled: boolean;
+  /**
+   * When a snapshot is taken, as an EventBridge Scheduler expression in UTC.
+   * @default {@link DEFAULT_WAREHOUSE_SNAPSHOT_SCHEDULE} = "cron(45 2 * * ? *)"
+   */
+  readonly scheduleExpression: string;
+  /**
+   * Days each snapshot is kept, 1 to 3653. A snapshot keeps what the warehouse held when it was
+   * taken, erased rows included, until it expires.
+   * @default {@link DEFAULT_WAREHOUSE_SNAPSHOT_RETENTION_DAYS} = 14
+   */
+  readonly retentionDays: number;
+}
+
+/** Backups and replicas beyond what the lake's versioning already gives (see the README). */
+export interface DisasterRecoverySettings {
+  readonly replication: LakeReplicationSettings;
+  readonly warehouseSnapshots: WarehouseSnapshotSettings;
+}
+
 /** Everything a stage can set. */
 export interface StageSettings {
   /** Target account; omit for an environment-agnostic stack. @default - environment-agnostic */
@@ -460,6 +543,7 @@ export interface StageSettings {
   /** Who the alarms e-mail; may be empty. @default {@link DEFAULT_ON_CALL_EMAILS} = [] */
   readonly onCallEmails: readonly string[];
   readonly ml: MlSettings;
+  readonly disasterRecovery: DisasterRecoverySettings;
 }
 
 /** A validated stage configuration. */
@@ -651,6 +735,46 @@ const trainingDefaults = (stage: StageName): ModelTrainingSettings => ({
   instanceType: DEFAULT_TRAINING_INSTANCE_TYPE,
 });
 
+export const DEFAULT_REPLICATION_ENABLED = false;
+export const DEFAULT_REPLICATION_DESTINATION_REGION = null;
+/** Every data bucket: raw and quarantine hold what nothing can produce again, failures what awaits a replay. */
+export const DEFAULT_REPLICATED_ZONES: readonly ReplicableZone[] = [
+  'raw',
+  'quarantine',
+  'failures',
+  'curated',
+];
+/** The only bound AWS gives on replication time (15 minutes); the seed asks for a recovery point within the hour. */
+export const DEFAULT_REPLICATION_TIME_CONTROL = true;
+export const DEFAULT_REPLICA_STORAGE_CLASS: ReplicaStorageClass = 'STANDARD';
+const DEFAULT_REPLICATION: LakeReplicationSettings = {
+  enabled: DEFAULT_REPLICATION_ENABLED,
+  destinationRegion: DEFAULT_REPLICATION_DESTINATION_REGION,
+  zones: DEFAULT_REPLICATED_ZONES,
+  replicationTimeControl: DEFAULT_REPLICATION_TIME_CONTROL,
+  storageClass: DEFAULT_REPLICA_STORAGE_CLASS,
+};
+export const DEV_WAREHOUSE_SNAPSHOTS_ENABLED = false;
+export const PROD_WAREHOUSE_SNAPSHOTS_ENABLED = true;
+/** Daily at 02:45 UTC: after the 02:15 ETL run has loaded its window, in a quiet hour. */
+export const DEFAULT_WAREHOUSE_SNAPSHOT_SCHEDULE = 'cron(45 2 * * ? *)';
+/**
+ * Two weeks of daily restore points beyond the 24 hours of recovery points: a bad migration or load
+ * found a week later can still be undone, and erased rows leave the backups within the month the
+ * lake's noncurrent versions take.
+ */
+export const DEFAULT_WAREHOUSE_SNAPSHOT_RETENTION_DAYS = 14;
+/** Redshift's longest snapshot retention (ten years); keeping one forever is not offered. */
+export const MAX_WAREHOUSE_SNAPSHOT_RETENTION_DAYS = 3653;
+const disasterRecoveryDefaults = (stage: StageName): DisasterRecoverySettings => ({
+  replication: DEFAULT_REPLICATION,
+  warehouseSnapshots: {
+    enabled: stage === 'prod' ? PROD_WAREHOUSE_SNAPSHOTS_ENABLED : DEV_WAREHOUSE_SNAPSHOTS_ENABLED,
+    scheduleExpression: DEFAULT_WAREHOUSE_SNAPSHOT_SCHEDULE,
+    retentionDays: DEFAULT_WAREHOUSE_SNAPSHOT_RETENTION_DAYS,
+  },
+});
+
 /** The built-in settings of each stage, before context overrides. */
 export const STAGE_DEFAULTS: Readonly<Record<StageName, StageSettings>> = {
   dev: {
@@ -691,6 +815,7 @@ export const STAGE_DEFAULTS: Readonly<Record<StageName, StageSettings>> = {
     quicksight: DEFAULT_QUICKSIGHT,
     onCallEmails: DEFAULT_ON_CALL_EMAILS,
     ml: { endpoints: endpointDefaults('dev'), training: trainingDefaults('dev') },
+    disasterRecovery: disasterRecoveryDefaults('dev'),
   },
   prod: {
     removalPolicy: PROD_REMOVAL_POLICY,
@@ -730,6 +855,7 @@ export const STAGE_DEFAULTS: Readonly<Record<StageName, StageSettings>> = {
     quicksight: DEFAULT_QUICKSIGHT,
     onCallEmails: DEFAULT_ON_CALL_EMAILS,
     ml: { endpoints: endpointDefaults('prod'), training: trainingDefaults('prod') },
+    disasterRecovery: disasterRecoveryDefaults('prod'),
   },
 };
 
@@ -974,6 +1100,43 @@ const trainingSchema = z.strictObject(
   { error: 'an object of training settings' },
 );
 
+const regionExpected = 'an AWS region name such as eu-west-1';
+const disasterRecoverySchema = z.strictObject(
+  {
+    replication: z.strictObject(
+      {
+        enabled: flag,
+        destinationRegion: z
+          .string({ error: `${regionExpected}, or null` })
+          .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { error: `${regionExpected}, or null` })
+          .nullable(),
+        zones: z
+          .array(z.enum(REPLICABLE_ZONES, { error: `one of ${REPLICABLE_ZONES.join(', ')}` }), {
+            error: `an array of zones from ${REPLICABLE_ZONES.join(', ')}`,
+          })
+          .min(1, { error: `at least one zone from ${REPLICABLE_ZONES.join(', ')}` })
+          .refine((zones) => new Set(zones).size === zones.length, { error: 'each zone at most once' }),
+        replicationTimeControl: flag,
+        storageClass: z.enum(REPLICA_STORAGE_CLASSES, {
+          error: `one of ${REPLICA_STORAGE_CLASSES.join(', ')}`,
+        }),
+      },
+      { error: 'an object of replication settings' },
+    ),
+    warehouseSnapshots: z.strictObject(
+      {
+        enabled: flag,
+        scheduleExpression: z
+          .string({ error: schedulerExpressionExpected })
+          .regex(/^(rate|cron)\(.+\)$/, { error: schedulerExpressionExpected }),
+        retentionDays: integer(1, MAX_WAREHOUSE_SNAPSHOT_RETENTION_DAYS, 'a whole number of days'),
+      },
+      { error: 'an object of warehouse snapshot settings' },
+    ),
+  },
+  { error: 'an object with the keys replication and warehouseSnapshots' },
+);
+
 const capacityExpected = `{"mode":"on-demand"} or {"mode":"provisioned","shardCount":<integer>}`;
 const capacitySchema = z.discriminatedUnion(
   'mode',
@@ -1030,6 +1193,7 @@ const stageSettingsSchema = z
       { endpoints: endpointsSchema, training: trainingSchema },
       { error: 'an object with the keys endpoints and training' },
     ),
+    disasterRecovery: disasterRecoverySchema,
   })
   .superRefine((settings, ctx) => {
     if (settings.weather.enabled && !settings.registryExport.enabled) {
@@ -1039,6 +1203,22 @@ const stageSettingsSchema = z
         message:
           'false while registryExport.enabled is false (the weather function reads its sites from the registry export; registryExport.enabled follows etl.enabled unless set)',
       });
+    }
+    const replication = settings.disasterRecovery?.replication;
+    if (replication?.enabled === true) {
+      if (replication.destinationRegion === null) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['disasterRecovery', 'replication', 'destinationRegion'],
+          message: `${regionExpected} while disasterRecovery.replication.enabled is true (the region of the replicas)`,
+        });
+      } else if (settings.region === replication.destinationRegion) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['disasterRecovery', 'replication', 'destinationRegion'],
+          message: `a region other than the stage's region ${settings.region} (a replica in the same region survives no regional outage)`,
+        });
+      }
     }
     if (settings.quicksight.enabled && !settings.warehouse.enabled) {
       ctx.addIssue({

@@ -10,9 +10,11 @@ import { FailureScoring } from './batch/failure-scoring.ts';
 import { RegistryExport } from './batch/registry-export.ts';
 import { WeatherIngest } from './batch/weather-ingest.ts';
 import type { StageConfig } from './config.ts';
+import { ErasureWorkflow } from './governance/erasure-workflow.ts';
 import { DeviceGateway } from './ingestion/device-gateway.ts';
 import { TelemetryStream } from './ingestion/telemetry-stream.ts';
 import { TelemetryValidator } from './ingestion/telemetry-validator.ts';
+import { LakeReplication } from './lake/lake-replication.ts';
 import { TelemetryLake } from './lake/telemetry-lake.ts';
 import { DATA_CAPTURE_PREFIX, ModelEndpoints } from './ml/model-endpoints.ts';
 import { TrainingWorkflow } from './ml/training-workflow.ts';
@@ -27,6 +29,7 @@ import { AnalyticsWarehouse } from './warehouse/analytics-warehouse.ts';
 import { QuickSightDatasets } from './warehouse/quicksight-datasets.ts';
 import { WarehouseLoader } from './warehouse/warehouse-loader.ts';
 import { WarehouseSchema } from './warehouse/warehouse-schema.ts';
+import { WarehouseSnapshots } from './warehouse/warehouse-snapshots.ts';
 
 export interface TelemetryPipelineStackProps extends StackProps {
   readonly config: StageConfig;
@@ -65,6 +68,8 @@ export interface WarehouseParts {
   readonly schema: WarehouseSchema;
   /** `undefined` unless `quicksight.enabled`. */
   readonly quicksight?: QuickSightDatasets;
+  /** `undefined` unless `disasterRecovery.warehouseSnapshots.enabled`. */
+  readonly snapshots?: WarehouseSnapshots;
 }
 
 /** The SageMaker endpoints of a stage and their alarms, present when `ml.endpoints.enabled`. */
@@ -83,6 +88,11 @@ export interface MlParts {
  */
 export class TelemetryPipelineStack extends Stack {
   public readonly lake: TelemetryLake;
+  /**
+   * The lake's replication into the replica stack's region; `undefined` unless
+   * `disasterRecovery.replication.enabled`.
+   */
+  public readonly lakeReplication?: LakeReplication;
   public readonly stream: TelemetryStream;
   public readonly gateway: DeviceGateway;
   public readonly validator: TelemetryValidator;
@@ -99,6 +109,8 @@ export class TelemetryPipelineStack extends Stack {
   public readonly ml?: MlParts;
   /** The stage's one dashboard: every alarm above, stage by stage. */
   public readonly dashboard: PipelineDashboard;
+  /** Right to erasure: one device out of the lake (every version) and the warehouse, with an audit record. */
+  public readonly erasure: ErasureWorkflow;
 
   constructor(scope: Construct, id: string, props: TelemetryPipelineStackProps) {
     super(scope, id, props);
@@ -116,6 +128,17 @@ export class TelemetryPipelineStack extends Stack {
       noncurrentVersionExpireAfterDays: config.lake.noncurrentVersionExpireAfterDays,
       accessLogsExpireAfterDays: config.lake.accessLogsExpireAfterDays,
     });
+    const { replication } = config.disasterRecovery;
+    if (replication.enabled && replication.destinationRegion !== null) {
+      this.lakeReplication = new LakeReplication(this, 'LakeReplication', {
+        lake: this.lake,
+        namePrefix,
+        destinationRegion: replication.destinationRegion,
+        zones: replication.zones,
+        replicationTimeControl: replication.replicationTimeControl,
+        storageClass: replication.storageClass,
+      });
+    }
 
     this.stream = new TelemetryStream(this, 'Stream', {
       encryptionKey: this.lake.key,
@@ -185,6 +208,18 @@ export class TelemetryPipelineStack extends Stack {
       });
     }
 
+    // Always deployed: idle, it costs nothing; an operator starts it for each erasure request.
+    this.erasure = new ErasureWorkflow(this, 'Erasure', {
+      lake: this.lake,
+      onCallTopic: this.alarms.onCallTopic,
+      namePrefix,
+      ...(this.warehouse && {
+        warehouse: { warehouse: this.warehouse.warehouse, schema: this.warehouse.schema },
+      }),
+      logRetentionDays: config.validator.logRetentionDays as logs.RetentionDays,
+      removalPolicy,
+    });
+
     this.dashboard = new PipelineDashboard(this, 'Dashboard', {
       dashboardName: `${namePrefix}-pipeline`,
       stream: this.stream,
@@ -220,6 +255,14 @@ export class TelemetryPipelineStack extends Stack {
       CuratedBucketName: [
         this.lake.curatedBucket.bucketName,
         'The ETL output: curated Parquet and run summaries',
+      ],
+      ErasureStateMachineArn: [
+        this.erasure.stateMachine.stateMachineArn,
+        'Right-to-erasure workflow; start with {"deviceId":...,"requestedBy":...}',
+      ],
+      ErasureAuditBucketName: [
+        this.erasure.auditBucket.bucketName,
+        'Audit records of erasures, under erasure/',
       ],
       ...(this.etl && {
         EtlStateMachineArn: [
@@ -516,8 +559,16 @@ export class TelemetryPipelineStack extends Stack {
       logRetentionDays,
       removalPolicy,
     });
+    const { warehouseSnapshots } = config.disasterRecovery;
+    const snapshots =
+      warehouseSnapshots.enabled &&
+      new WarehouseSnapshots(this, 'WarehouseSnapshots', {
+        warehouse,
+        scheduleExpression: warehouseSnapshots.scheduleExpression,
+        retentionDays: warehouseSnapshots.retentionDays,
+      });
     const { quicksight } = config;
-    if (!quicksight.enabled) return { warehouse, schema };
+    if (!quicksight.enabled) return { warehouse, schema, ...(snapshots && { snapshots }) };
     const groupArn =
       quicksight.groupArn ??
       this.formatArn({
@@ -529,6 +580,7 @@ export class TelemetryPipelineStack extends Stack {
       warehouse,
       schema,
       quicksight: new QuickSightDatasets(this, 'QuickSight', { warehouse, schema, groupArn, namePrefix }),
+      ...(snapshots && { snapshots }),
     };
   }
 }

@@ -425,7 +425,12 @@ function metricsFilterId(sink: string): string {
   return sink.charAt(0).toUpperCase() + sink.slice(1);
 }
 
-function lifecycleRule(lifecycle: BucketLifecycle, noncurrentDays: number): s3.LifecycleRule {
+/**
+ * The lifecycle rule every lake bucket carries: storage-class steps and expiry of current objects,
+ * expiry of noncurrent versions after `noncurrentDays`, and the clean-up of abandoned uploads.
+ * Replica buckets in another region reuse it, so a replica ages like its source.
+ */
+export function lifecycleRule(lifecycle: BucketLifecycle, noncurrentDays: number): s3.LifecycleRule {
   const transitions: s3.Transition[] = [];
   if (lifecycle.infrequentAccessAfterDays !== null) {
     transitions.push({

@@ -23,6 +23,11 @@ import {
   DEFAULT_QUICKSIGHT_GROUP_NAME,
   DEFAULT_QUICKSIGHT_NAMESPACE,
   DEFAULT_REGISTRY_EXPORT_SCHEDULE,
+  DEFAULT_REPLICA_STORAGE_CLASS,
+  DEFAULT_REPLICATED_ZONES,
+  DEFAULT_REPLICATION_DESTINATION_REGION,
+  DEFAULT_REPLICATION_ENABLED,
+  DEFAULT_REPLICATION_TIME_CONTROL,
   DEFAULT_RESERVED_CONCURRENCY,
   DEFAULT_RETRY_ATTEMPTS,
   DEFAULT_STAGE,
@@ -30,6 +35,8 @@ import {
   DEFAULT_TRAINING_SCHEDULE_EXPRESSION,
   DEFAULT_WAREHOUSE_BASE_CAPACITY_RPU,
   DEFAULT_WAREHOUSE_DATABASE_NAME,
+  DEFAULT_WAREHOUSE_SNAPSHOT_RETENTION_DAYS,
+  DEFAULT_WAREHOUSE_SNAPSHOT_SCHEDULE,
   DEFAULT_WEATHER_API_KEY_SECRET_NAME,
   DEFAULT_WEATHER_ENABLED,
   DEFAULT_WEATHER_LOOKBACK,
@@ -54,6 +61,7 @@ import {
   DEV_STREAM_RETENTION_HOURS,
   DEV_TRAINING_ENABLED,
   DEV_WAREHOUSE_ENABLED,
+  DEV_WAREHOUSE_SNAPSHOTS_ENABLED,
   loadStageConfig,
   PROD_ACCESS_LOGS_EXPIRE_AFTER_DAYS,
   PROD_CURATED_LIFECYCLE,
@@ -73,6 +81,7 @@ import {
   PROD_STREAM_RETENTION_HOURS,
   PROD_TRAINING_ENABLED,
   PROD_WAREHOUSE_ENABLED,
+  PROD_WAREHOUSE_SNAPSHOTS_ENABLED,
   STAGE_NAMES,
   StageConfigError,
   schedulePeriodHours,
@@ -168,6 +177,20 @@ describe('stage configuration', () => {
           instanceType: DEFAULT_TRAINING_INSTANCE_TYPE,
         },
       },
+      disasterRecovery: {
+        replication: {
+          enabled: DEFAULT_REPLICATION_ENABLED,
+          destinationRegion: DEFAULT_REPLICATION_DESTINATION_REGION,
+          zones: DEFAULT_REPLICATED_ZONES,
+          replicationTimeControl: DEFAULT_REPLICATION_TIME_CONTROL,
+          storageClass: DEFAULT_REPLICA_STORAGE_CLASS,
+        },
+        warehouseSnapshots: {
+          enabled: DEV_WAREHOUSE_SNAPSHOTS_ENABLED,
+          scheduleExpression: DEFAULT_WAREHOUSE_SNAPSHOT_SCHEDULE,
+          retentionDays: DEFAULT_WAREHOUSE_SNAPSHOT_RETENTION_DAYS,
+        },
+      },
     });
   });
 
@@ -215,6 +238,54 @@ describe('stage configuration', () => {
         instanceType: DEFAULT_TRAINING_INSTANCE_TYPE,
       },
     });
+  });
+
+  it('replicates nothing by default in either stage, and snapshots the warehouse daily for two weeks in prod only', () => {
+    // Act
+    const dev = buildStageConfig('dev').disasterRecovery;
+    const prod = buildStageConfig('prod').disasterRecovery;
+
+    // Assess
+    expect(prod.replication).toEqual({
+      enabled: false,
+      destinationRegion: null,
+      zones: ['raw', 'quarantine', 'failures', 'curated'],
+      replicationTimeControl: true,
+      storageClass: 'STANDARD',
+    });
+    expect(dev.replication).toEqual(prod.replication);
+    expect(dev.warehouseSnapshots.enabled).toBe(false);
+    expect(prod.warehouseSnapshots).toEqual({
+      enabled: PROD_WAREHOUSE_SNAPSHOTS_ENABLED,
+      scheduleExpression: 'cron(45 2 * * ? *)',
+      retentionDays: 14,
+    });
+    expect(PROD_WAREHOUSE_SNAPSHOTS_ENABLED).toBe(true);
+  });
+
+  it('switches replication on into a named region, keeping the other replication defaults', () => {
+    // Act
+    const { replication } = buildStageConfig('prod', {
+      region: 'eu-west-1',
+      disasterRecovery: { replication: { enabled: true, destinationRegion: 'eu-central-1', zones: ['raw'] } },
+    }).disasterRecovery;
+
+    // Assess
+    expect(replication).toEqual({
+      enabled: true,
+      destinationRegion: 'eu-central-1',
+      zones: ['raw'],
+      replicationTimeControl: DEFAULT_REPLICATION_TIME_CONTROL,
+      storageClass: DEFAULT_REPLICA_STORAGE_CLASS,
+    });
+  });
+
+  it('switches replication on in an environment-agnostic stage', () => {
+    expect(
+      buildStageConfig('dev', {
+        disasterRecovery: { replication: { enabled: true, destinationRegion: 'us-west-2' } },
+      }).disasterRecovery.replication.enabled,
+    ).toBe(true);
   });
 
   it('keeps the endpoints off in dev, and on in prod with two instances of ml.m5.large each, champion only', () => {
@@ -472,6 +543,107 @@ describe('stage configuration', () => {
       );
     });
 
+    it('fails when replication is on without a destination region', () => {
+      expect(
+        errorOf(() => buildStageConfig('prod', { disasterRecovery: { replication: { enabled: true } } })),
+      ).toBe(
+        `stage 'prod': disasterRecovery.replication.destinationRegion: received null, expected an AWS region name such as eu-west-1 while disasterRecovery.replication.enabled is true (the region of the replicas)`,
+      );
+    });
+
+    it("fails when the replicas' region is the stage's own", () => {
+      expect(
+        errorOf(() =>
+          buildStageConfig('prod', {
+            region: 'eu-west-1',
+            disasterRecovery: { replication: { enabled: true, destinationRegion: 'eu-west-1' } },
+          }),
+        ),
+      ).toBe(
+        `stage 'prod': disasterRecovery.replication.destinationRegion: received "eu-west-1", expected a region other than the stage's region eu-west-1 (a replica in the same region survives no regional outage)`,
+      );
+    });
+
+    it('fails when the destination region is not a region name', () => {
+      expect(
+        errorOf(() =>
+          buildStageConfig('prod', { disasterRecovery: { replication: { destinationRegion: 'Frankfurt' } } }),
+        ),
+      ).toBe(
+        `stage 'prod': disasterRecovery.replication.destinationRegion: received "Frankfurt", expected an AWS region name such as eu-west-1, or null`,
+      );
+    });
+
+    it('fails when a replicated zone is unknown, empty or repeated', () => {
+      expect(
+        errorOf(() =>
+          buildStageConfig('prod', { disasterRecovery: { replication: { zones: ['raw', 'archive'] } } }),
+        ),
+      ).toBe(
+        `stage 'prod': disasterRecovery.replication.zones[1]: received "archive", expected one of raw, quarantine, failures, curated`,
+      );
+      expect(
+        errorOf(() => buildStageConfig('prod', { disasterRecovery: { replication: { zones: [] } } })),
+      ).toBe(
+        `stage 'prod': disasterRecovery.replication.zones: received [], expected at least one zone from raw, quarantine, failures, curated`,
+      );
+      expect(
+        errorOf(() =>
+          buildStageConfig('prod', { disasterRecovery: { replication: { zones: ['raw', 'raw'] } } }),
+        ),
+      ).toBe(
+        `stage 'prod': disasterRecovery.replication.zones: received ["raw","raw"], expected each zone at most once`,
+      );
+    });
+
+    it('fails when the replica storage class needs a restore before a read', () => {
+      expect(
+        errorOf(() =>
+          buildStageConfig('prod', { disasterRecovery: { replication: { storageClass: 'GLACIER' } } }),
+        ),
+      ).toBe(
+        `stage 'prod': disasterRecovery.replication.storageClass: received "GLACIER", expected one of STANDARD, STANDARD_IA, INTELLIGENT_TIERING, GLACIER_IR`,
+      );
+    });
+
+    it('fails when Replication Time Control is not a boolean', () => {
+      expect(
+        errorOf(() =>
+          buildStageConfig('prod', { disasterRecovery: { replication: { replicationTimeControl: 'yes' } } }),
+        ),
+      ).toBe(
+        `stage 'prod': disasterRecovery.replication.replicationTimeControl: received "yes", expected true or false`,
+      );
+    });
+
+    it('fails when the snapshot retention is outside 1..3653 days', () => {
+      expect(
+        errorOf(() =>
+          buildStageConfig('prod', { disasterRecovery: { warehouseSnapshots: { retentionDays: 0 } } }),
+        ),
+      ).toBe(
+        `stage 'prod': disasterRecovery.warehouseSnapshots.retentionDays: received 0, expected a whole number of days from 1 to 3653`,
+      );
+    });
+
+    it('fails when the snapshot schedule is not a scheduler expression', () => {
+      expect(
+        errorOf(() =>
+          buildStageConfig('prod', {
+            disasterRecovery: { warehouseSnapshots: { scheduleExpression: 'daily' } },
+          }),
+        ),
+      ).toBe(
+        `stage 'prod': disasterRecovery.warehouseSnapshots.scheduleExpression: received "daily", expected an EventBridge Scheduler expression: rate(...) or cron(...)`,
+      );
+    });
+
+    it('fails when a disaster recovery key is unknown, listing the known keys', () => {
+      expect(errorOf(() => buildStageConfig('prod', { disasterRecovery: { pitr: true } }))).toBe(
+        `stage 'prod': disasterRecovery.pitr: received true, expected no such key (known keys: replication, warehouseSnapshots)`,
+      );
+    });
+
     it('fails when the shard count is below 1', () => {
       // Act
       const message = errorOf(() =>
@@ -592,7 +764,7 @@ describe('stage configuration', () => {
 
     it('fails on the retired features switch, naming ml among the known keys', () => {
       expect(errorOf(() => buildStageConfig('dev', { features: { endpoints: true } }))).toBe(
-        `stage 'dev': features: received {"endpoints":true}, expected no such key (known keys: removalPolicy, stream, lake, validator, iotLogging, etl, registryExport, weather, warehouse, quicksight, onCallEmails, ml, account, region)`,
+        `stage 'dev': features: received {"endpoints":true}, expected no such key (known keys: removalPolicy, stream, lake, validator, iotLogging, etl, registryExport, weather, warehouse, quicksight, onCallEmails, ml, disasterRecovery, account, region)`,
       );
     });
 

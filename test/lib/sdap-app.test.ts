@@ -60,7 +60,7 @@ describe('the CDK app', () => {
       expect(findingsIn(outdir)).toEqual([]);
     });
 
-    it('bundles the validator and the registry export with the local esbuild as minified ESM with a source map, leaving the AWS SDK out', () => {
+    it('bundles the validator, the registry export and the erasure sweep with the local esbuild as minified ESM with a source map, leaving the AWS SDK out', () => {
       // Prepare
       const bundles = readdirSync(outdir)
         .filter((entry) => entry.startsWith('asset.'))
@@ -71,7 +71,7 @@ describe('the CDK app', () => {
       const codes = bundles.map((dir) => readFileSync(join(dir, 'index.mjs'), 'utf8'));
 
       // Assess
-      expect(bundles).toHaveLength(2);
+      expect(bundles).toHaveLength(3);
       expect(codes.filter((code) => code.includes('registry export: '))).toHaveLength(1);
       for (const [index, code] of codes.entries()) {
         expect(existsSync(join(bundles[index] as string, 'index.mjs.map'))).toBe(true);

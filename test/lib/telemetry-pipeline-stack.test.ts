@@ -46,8 +46,8 @@ describe('TelemetryPipelineStack', () => {
       const policies = Object.values(template.findResources('AWS::S3::BucketPolicy'));
 
       // Assess
-      // The lake's five; prod also keeps the training workflow's artifacts.
-      expect(Object.keys(buckets)).toHaveLength(stage === 'prod' ? 6 : 5);
+      // The lake's five and the erasure audit bucket; prod also keeps the training workflow's artifacts.
+      expect(Object.keys(buckets)).toHaveLength(stage === 'prod' ? 7 : 6);
       for (const [bucketId, bucket] of Object.entries(buckets)) {
         expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
           BlockPublicAcls: true,
@@ -143,6 +143,8 @@ describe('TelemetryPipelineStack', () => {
           'CriticalAlertTopicArn',
           'CuratedBucketName',
           'DevicePolicyName',
+          'ErasureAuditBucketName',
+          'ErasureStateMachineArn',
           'EtlJobName',
           'EtlStateMachineArn',
           'FailuresBucketName',
@@ -246,7 +248,7 @@ describe('TelemetryPipelineStack', () => {
       expect(deletionPolicies('dev', type)).toEqual(new Set(['Delete']));
       expect(deletionPolicies('prod', type)).toEqual(new Set(['Retain']));
     }
-    templates.dev.resourceCountIs('Custom::S3AutoDeleteObjects', 5);
+    templates.dev.resourceCountIs('Custom::S3AutoDeleteObjects', 6);
     templates.prod.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
   });
 
@@ -272,9 +274,11 @@ describe('TelemetryPipelineStack', () => {
 
     // Assess
     expect(stack.etl).toBeUndefined();
-    for (const type of ['AWS::Glue::Job', 'AWS::StepFunctions::StateMachine', 'AWS::Scheduler::Schedule']) {
+    for (const type of ['AWS::Glue::Job', 'AWS::Scheduler::Schedule']) {
       template.resourceCountIs(type, 0);
     }
+    // The erasure workflow's is the only state machine left.
+    expect(resourceOf(template, 'AWS::StepFunctions::StateMachine').id).toMatch(/^Erasure/);
     expect(Object.keys(template.toJSON().Outputs)).not.toContain('EtlStateMachineArn');
     expect(Object.keys(template.toJSON().Outputs)).toContain('CuratedBucketName');
     // The registry export follows the ETL unless the stage keeps it.
@@ -292,7 +296,8 @@ describe('TelemetryPipelineStack', () => {
 
     // Assess
     expect(stack.registryExport).toBeDefined();
-    template.resourceCountIs('AWS::StepFunctions::StateMachine', 0);
+    // The erasure workflow's only.
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
     template.resourceCountIs('AWS::Scheduler::Schedule', 1);
     expect(Object.keys(template.toJSON().Outputs)).toContain('RegistryExportFunctionName');
   });
@@ -302,7 +307,7 @@ describe('TelemetryPipelineStack', () => {
     templates.dev.resourceCountIs('AWS::RedshiftServerless::Workgroup', 0);
     templates.prod.resourceCountIs('AWS::RedshiftServerless::Workgroup', 1);
     expect(JSON.stringify(definitionOf(templates.prod, 'EtlWorkflow'))).toContain('"LoadWarehouse"');
-    expect(JSON.stringify(definitionOf(templates.dev))).not.toContain('"LoadWarehouse"');
+    expect(JSON.stringify(definitionOf(templates.dev, 'EtlWorkflow'))).not.toContain('"LoadWarehouse"');
   });
 
   it('deploys the three model endpoints in prod, each variant on at least two instances, with their alarms, and none in dev', () => {
@@ -373,7 +378,7 @@ describe('TelemetryPipelineStack', () => {
       expect.stringMatching(/Curated.*\/predictions\/\*$/),
     ]);
     expect(states).toContain('"ScorePredictions"');
-    expect(JSON.stringify(definitionOf(templates.dev))).not.toContain('"ScorePredictions"');
+    expect(JSON.stringify(definitionOf(templates.dev, 'EtlWorkflow'))).not.toContain('"ScorePredictions"');
     templates.dev.resourcePropertiesCountIs(
       'AWS::Lambda::Function',
       { Environment: { Variables: { FAILURE_ENDPOINT_NAME: 'sdap-dev-failure' } } },

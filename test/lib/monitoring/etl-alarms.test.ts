@@ -47,7 +47,7 @@ describe('EtlAlarms', () => {
       Dimensions: [
         {
           Name: 'StateMachineArn',
-          Value: { Ref: resourceOf(template, 'AWS::StepFunctions::StateMachine').id },
+          Value: { Ref: resourceOf(template, 'AWS::StepFunctions::StateMachine', 'EtlWorkflow').id },
         },
       ],
       Statistic: 'Sum',
