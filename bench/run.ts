@@ -13,6 +13,10 @@
  *   (5) gzip levels 1, 3, 6 on the raw NDJSON the validator writes.
  *   (6) the local twin end to end, paced, and hop by hop (see twin.ts).
  *   (7) the batch ETL (glue-scripts/sql in DuckDB) on one day against a DuckDB floor (see etl.ts).
+ *   (8) the fault matrix: the twin with its batch stage under each injected fault, ten seeds each;
+ *       conservation, duplicates downstream, losses (see faults.ts).
+ *   (9) 100,000 generated malformed and mutated payloads through the validator's classification
+ *       path: crashes, inputs not classified exactly once (see fuzz.ts).
  *
  * Correctness is checked before anything is timed: both variants must agree, record by record,
  * with each other and with what the generator meant; otherwise the speed numbers mean nothing.
@@ -20,7 +24,8 @@
  * Flags: --quick (small data, 3 runs), --json (one JSON object on stdout), --readings N, --runs N,
  * --seed N, --inner-schema (also time the peer wired with `innerSchema`), --strict (exit 2 when a
  * target is missed), --skip-twin, --twin-only, --twin-runs N (runs of each twin part; --runs, --seed
- * and --readings apply to (1)-(5) only), --skip-etl, --etl-only, --etl-readings N, --etl-runs N.
+ * and --readings apply to (1)-(5) only), --skip-etl, --etl-only, --etl-readings N, --etl-runs N,
+ * --skip-faults, --faults-only, --fault-seeds N, --skip-fuzz, --fuzz-only, --fuzz-inputs N.
  * Progress goes to stderr.
  */
 
@@ -41,6 +46,8 @@ import type { ValidatorTargets } from '../lambdas/validator/process-batch.ts';
 import { type BundleReport, measureValidatorBundle } from './bundle-size.ts';
 import { type Dataset, EXPECTED_CODE, generateDataset, type MessageKind, prng } from './data.ts';
 import { type EtlBenchReport, etlBenchConfig, renderEtlTable, runEtlBench } from './etl.ts';
+import { type FaultBenchReport, faultBenchConfig, renderFaultTable, runFaultBench } from './faults.ts';
+import { type FuzzBenchReport, fuzzBenchConfig, renderFuzzTable, runFuzzBench } from './fuzz.ts';
 import type { Peer } from './peer.ts';
 import type * as Suite from './suite.ts';
 import { renderTwinTable, runTwinBench, type TwinBenchReport, twinBenchConfig } from './twin.ts';
@@ -102,6 +109,12 @@ const { values: flags } = parseArgs({
     'etl-only': { type: 'boolean', default: false },
     'etl-readings': { type: 'string' },
     'etl-runs': { type: 'string' },
+    'skip-faults': { type: 'boolean', default: false },
+    'faults-only': { type: 'boolean', default: false },
+    'fault-seeds': { type: 'string' },
+    'skip-fuzz': { type: 'boolean', default: false },
+    'fuzz-only': { type: 'boolean', default: false },
+    'fuzz-inputs': { type: 'string' },
   },
 });
 
@@ -429,7 +442,41 @@ async function etlSection(): Promise<EtlBenchReport | undefined> {
   return runEtlBench(etlConfig, log);
 }
 
+/** (8) The fault matrix; undefined when skipped. */
+async function faultSection(): Promise<FaultBenchReport | undefined> {
+  if (flags['skip-faults']) return undefined;
+  const seeds = flags['fault-seeds'];
+  const faultConfig = faultBenchConfig(
+    flags.quick,
+    seeds === undefined ? undefined : positiveInt('fault-seeds', seeds, 1),
+  );
+  log(`faults: the twin with its batch stage under each fault, ${faultConfig.seeds} seeds each...`);
+  return runFaultBench(faultConfig, log);
+}
+
+/** (9) The fuzz section; undefined when skipped. */
+function fuzzSection(): FuzzBenchReport | undefined {
+  if (flags['skip-fuzz']) return undefined;
+  const inputs = flags['fuzz-inputs'];
+  const fuzzConfig = fuzzBenchConfig(
+    flags.quick,
+    inputs === undefined ? undefined : positiveInt('fuzz-inputs', inputs, 1),
+  );
+  log(`fuzz: ${fmt(fuzzConfig.inputs)} generated inputs through the classification path...`);
+  return runFuzzBench(fuzzConfig, log);
+}
+
 async function main(): Promise<number> {
+  if (flags['faults-only']) {
+    const faults = (await faultSection()) as FaultBenchReport;
+    process.stdout.write(flags.json ? `${JSON.stringify({ faults }, null, 2)}\n` : renderFaultTable(faults));
+    return faults.ok ? 0 : 1;
+  }
+  if (flags['fuzz-only']) {
+    const fuzz = fuzzSection() as FuzzBenchReport;
+    process.stdout.write(flags.json ? `${JSON.stringify({ fuzz }, null, 2)}\n` : renderFuzzTable(fuzz));
+    return fuzz.ok ? 0 : 1;
+  }
   if (flags['etl-only']) {
     const etl = (await etlSection()) as EtlBenchReport;
     process.stdout.write(flags.json ? `${JSON.stringify({ etl }, null, 2)}\n` : renderEtlTable(etl));
@@ -497,17 +544,28 @@ async function main(): Promise<number> {
 
   const twin = await twinSection();
   const etl = await etlSection();
+  const faults = await faultSection();
+  const fuzz = fuzzSection();
 
   if (flags.json) {
-    process.stdout.write(
-      `${JSON.stringify({ ...report, ...(twin && { twin }), ...(etl && { etl }) }, null, 2)}\n`,
-    );
+    const sections = {
+      ...(twin && { twin }),
+      ...(etl && { etl }),
+      ...(faults && { faults }),
+      ...(fuzz && { fuzz }),
+    };
+    process.stdout.write(`${JSON.stringify({ ...report, ...sections }, null, 2)}\n`);
   } else {
     process.stdout.write(
-      renderTable(report) + (twin ? renderTwinTable(twin) : '') + (etl ? renderEtlTable(etl) : ''),
+      renderTable(report) +
+        (twin ? renderTwinTable(twin) : '') +
+        (etl ? renderEtlTable(etl) : '') +
+        (faults ? renderFaultTable(faults) : '') +
+        (fuzz ? renderFuzzTable(fuzz) : ''),
     );
   }
-  if (!correctness.ok || (twin && !twin.ok) || (etl && !etl.ok)) return 1;
+  const failed = [correctness.ok, twin?.ok, etl?.ok, faults?.ok, fuzz?.ok].includes(false);
+  if (failed) return 1;
   const { pass } = report;
   if (
     flags.strict &&

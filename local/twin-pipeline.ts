@@ -26,7 +26,14 @@ import {
   type EventSourceMapping,
   onFailureObjectKey,
 } from './event-source-mapping.ts';
-import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
+import {
+  type FaultProxy,
+  type KinesisFaultProxy,
+  SAGEMAKER_MODEL_NOT_READY,
+  SAGEMAKER_SERVICE_UNAVAILABLE,
+  startFaultProxy,
+  startKinesisFaultProxy,
+} from './fault-proxy.ts';
 import { type IotBroker, type IotBrokerOptions, startIotBroker } from './iot-broker.ts';
 import { type KinesisStandIn, startKinesisStandIn } from './kinesis-stand-in.ts';
 import {
@@ -36,7 +43,13 @@ import {
   type PublishedMessage,
   readLake,
 } from './lake-audit.ts';
-import { importValidatorQuietly, lambdaContext } from './lambda-runtime.ts';
+import {
+  type CrashingRuntime,
+  createCrashingRuntime,
+  type HandlerCrashOptions,
+  importValidatorQuietly,
+  lambdaContext,
+} from './lambda-runtime.ts';
 import { createRuleBridge, type RuleBridge } from './rule-bridge.ts';
 import { type S3StandIn, startS3StandIn } from './s3-stand-in.ts';
 import type { SageMakerRuntimeOptions } from './sagemaker-runtime.ts';
@@ -60,14 +73,44 @@ const POLL_INTERVAL_MS = 1000;
 export const TWIN_ANOMALY_ENDPOINT = 'anomaly';
 const TWIN_ANOMALY_VARIANT = 'AllTraffic';
 
+/**
+ * Failures the twin injects, each at a configuration seam around the unchanged handler (a proxy in
+ * front of a stand-in, the runtime around an invocation). What a failure may cost is retries and
+ * dead letters, never readings.
+ */
+export interface TwinFaults {
+  /** Share (0..1) of the validator's S3 PUTs answered `503 SlowDown`. */
+  readonly s3PutErrorRate?: number;
+  /** Share (0..1) of the validator's EventBridge and SNS calls answered 500. */
+  readonly alertErrorRate?: number;
+  /** Validator invocations killed after their k-th S3 write, the batch then retried by the mapping. */
+  readonly handlerCrash?: HandlerCrashOptions;
+  /**
+   * Share (0..1) of the rule's PutRecords entries refused, and of the mapping's GetRecords calls
+   * answered, with `ProvisionedThroughputExceededException`.
+   */
+  readonly kinesisThrottleRate?: number;
+  /**
+   * The anomaly endpoint failing: a drawn share of its calls, and/or every call from the
+   * `fromCall`-th (1 is the first) for `calls` calls. Ignored without a model.
+   */
+  readonly endpointOutage?: {
+    readonly rate?: number;
+    readonly fromCall?: number;
+    readonly calls?: number;
+    /** The answer: `503 ServiceUnavailable` or `429 ModelNotReadyException`. @default 'ServiceUnavailable' */
+    readonly error?: 'ServiceUnavailable' | 'ModelNotReady';
+  };
+}
+
 export interface TwinPipelineOptions {
   /** Absolute output directory; the S3 stand-in keeps its buckets in `<outDir>/lake`. */
   readonly outDir: string;
   readonly shards: number;
   /** Which things the registry holds (the broker refuses the others). */
   readonly isRegisteredThing: (thingName: string) => boolean;
-  /** Transient failures to inject (see TwinOptions.inject). */
-  readonly inject?: { readonly s3PutErrorRate?: number; readonly alertErrorRate?: number };
+  /** Failures to inject. */
+  readonly inject?: TwinFaults;
   /** Seeds the injected failures. */
   readonly seed: number;
   /** @default true */
@@ -111,7 +154,15 @@ export interface ScoringCounters {
 
 /** Counters of every hop, as the run's summary reports them. */
 export interface PipelineCounters {
-  readonly injected: { readonly s3PutErrors: number; readonly alertCallErrors: number };
+  /** Failures injected (see {@link TwinFaults}); 0 for each kind not injected. */
+  readonly injected: {
+    readonly s3PutErrors: number;
+    readonly alertCallErrors: number;
+    readonly handlerCrashes: number;
+    readonly kinesisPutRecordsThrottled: number;
+    readonly kinesisGetRecordsThrottled: number;
+    readonly endpointCallErrors: number;
+  };
   readonly broker: {
     readonly publishesAccepted: number;
     readonly publishesRefused: number;
@@ -214,6 +265,10 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
   const tally = newScoringTally();
 
   let proxy: FaultProxy | undefined;
+  let kinesisProxy: KinesisFaultProxy | undefined;
+  let endpointProxy: FaultProxy | undefined;
+  let runtime: CrashingRuntime | undefined;
+  const closeProxies = () => Promise.all([proxy?.close(), kinesisProxy?.close(), endpointProxy?.close()]);
   let broker: IotBroker;
   // Closed too when a later step fails: its listening socket alone would keep the process alive.
   let startedBroker: IotBroker | undefined;
@@ -229,15 +284,28 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
         ? await startFaultProxy({ target: s3.endpoint, failureRate: s3PutErrorRate, seed: options.seed })
         : undefined;
     sink.setFailureRate(options.inject?.alertErrorRate ?? 0, options.seed);
+    const kinesisThrottleRate = options.inject?.kinesisThrottleRate ?? 0;
+    kinesisProxy =
+      kinesisThrottleRate > 0
+        ? await startKinesisFaultProxy({
+            target: kinesis.endpoint,
+            throttleRate: kinesisThrottleRate,
+            seed: options.seed,
+          })
+        : undefined;
+    endpointProxy = sageMaker ? await startEndpointOutage(sageMaker.url, options) : undefined;
+    runtime = options.inject?.handlerCrash
+      ? createCrashingRuntime({ ...options.inject.handlerCrash, seed: options.seed })
+      : undefined;
     // The validator reaches S3 through the fault proxy when one is injected; the rule's error
     // action, the mapping's on-failure destination and the audit talk to S3 directly, as AWS
-    // services would.
+    // services would (and outside the validator's runtime, whose crashes are not theirs).
     const clients = createValidatorClients({
       ...sink.clientOverrides,
       ...s3.clientOverrides,
       ...(proxy && { s3Endpoint: proxy.endpoint }),
     });
-    const directS3 = proxy ? createValidatorClients(s3.clientOverrides).s3 : clients.s3;
+    const directS3 = proxy || runtime ? createValidatorClients(s3.clientOverrides).s3 : clients.s3;
     clients.s3.middlewareStack.add(
       (next, context) => async (args) => {
         const result = await next(args);
@@ -247,7 +315,8 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
       },
       { step: 'initialize', name: 'twinPutTimes' },
     );
-    const kinesisClient = kinesis.createClient();
+    // The rule's PutRecords and the mapping's reads both go through the throttling proxy.
+    const kinesisClient = kinesis.createClient(kinesisProxy && { endpoint: kinesisProxy.endpoint });
     const bridge = createRuleBridge({
       ruleName: TWIN_RULE_NAME,
       kinesis: kinesisClient,
@@ -274,7 +343,7 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
     if (sageMaker) {
       sageMakerClient = createSageMakerRuntimeClient({
         ...s3.clientOverrides,
-        sageMakerRuntimeEndpoint: sageMaker.url,
+        sageMakerRuntimeEndpoint: endpointProxy?.endpoint ?? sageMaker.url,
       });
       scoring = tallied(
         createAnomalyScoring({
@@ -287,6 +356,14 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
         tally,
       );
     }
+    if (runtime) {
+      const crashPoint = { step: 'initialize', name: 'twinCrashingRuntime' } as const;
+      clients.s3.middlewareStack.add(runtime.middleware, crashPoint);
+      clients.eventBridge.middlewareStack.add(runtime.middleware, crashPoint);
+      clients.sns.middlewareStack.add(runtime.middleware, crashPoint);
+      sageMakerClient?.middlewareStack.add(runtime.middleware, crashPoint);
+    }
+    const crashing = runtime;
     const validator = createHandler(() => ({
       rawBucket: TWIN_BUCKETS.raw,
       quarantineBucket: TWIN_BUCKETS.quarantine,
@@ -305,7 +382,10 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
         executionRoleArn: 'arn:aws:iam::000000000000:role/sdap-twin-validator',
       },
       functionArn: TWIN_FUNCTION_ARN,
-      handler: (event) => validator(event, lambdaContext('sdap-twin-validator', TWIN_FUNCTION_ARN)),
+      handler: (event) => {
+        const invoke = () => validator(event, lambdaContext('sdap-twin-validator', TWIN_FUNCTION_ARN));
+        return crashing ? crashing.invoke(invoke) : invoke();
+      },
       startingPosition: 'TRIM_HORIZON',
       batchSize: stage.batchSize,
       maximumBatchingWindowMs: stage.maxBatchingWindowSeconds * 1000,
@@ -337,7 +417,7 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
       stopMapping: () => mapping.stop(),
     };
   } catch (error) {
-    await Promise.allSettled([proxy?.close(), startedBroker?.close(), closeStandIns()]);
+    await Promise.allSettled([closeProxies(), startedBroker?.close(), closeStandIns()]);
     throw error;
   }
 
@@ -358,7 +438,14 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
     counters() {
       const mappingStats = started.mapping.stats();
       return {
-        injected: { s3PutErrors: proxy?.stats.failed ?? 0, alertCallErrors: sink.failedCalls },
+        injected: {
+          s3PutErrors: proxy?.stats.failed ?? 0,
+          alertCallErrors: sink.failedCalls,
+          handlerCrashes: runtime?.stats.crashes ?? 0,
+          kinesisPutRecordsThrottled: kinesisProxy?.throttled.putRecordsEntries ?? 0,
+          kinesisGetRecordsThrottled: kinesisProxy?.throttled.getRecordsCalls ?? 0,
+          endpointCallErrors: endpointProxy?.stats.failed ?? 0,
+        },
         broker: {
           publishesAccepted: broker.stats.publishesAccepted,
           publishesRefused: broker.stats.publishesRefused,
@@ -391,13 +478,32 @@ export async function startTwinPipeline(options: TwinPipelineOptions): Promise<T
       };
     },
     async close() {
-      await Promise.all([broker.close(), sink.close(), proxy?.close()]);
+      await Promise.all([broker.close(), sink.close(), closeProxies()]);
       sageMakerClient?.destroy();
       await sageMaker?.close();
       await kinesis.close();
       await s3.close();
     },
   };
+}
+
+/** A proxy in front of the SageMaker runtime when an endpoint outage is injected. */
+async function startEndpointOutage(
+  url: string,
+  options: TwinPipelineOptions,
+): Promise<FaultProxy | undefined> {
+  const outage = options.inject?.endpointOutage;
+  if (!outage) return undefined;
+  return startFaultProxy({
+    target: url,
+    failureRate: outage.rate ?? 0,
+    seed: options.seed,
+    matches: (request) => request.method === 'POST',
+    answer: outage.error === 'ModelNotReady' ? SAGEMAKER_MODEL_NOT_READY : SAGEMAKER_SERVICE_UNAVAILABLE,
+    ...(outage.calls !== undefined && {
+      outage: { fromRequest: outage.fromCall ?? 1, requests: outage.calls },
+    }),
+  });
 }
 
 /** The anomaly model the twin serves: the option, else the committed model when it exists. */

@@ -39,6 +39,7 @@ import {
   type PipelineCounters,
   startTwinPipeline,
   TWIN_BUCKETS,
+  type TwinFaults,
   type TwinPipeline,
 } from './twin-pipeline.ts';
 import { removeWarehouse } from './warehouse/twin-warehouse.ts';
@@ -67,10 +68,11 @@ export interface TwinOptions {
   /** Called about twice a second with progress, for a terminal display. */
   readonly onProgress?: (progress: { published: number; total: number; processed: number }) => void;
   /**
-   * Transient failures to inject: a share of the validator's S3 PUTs answered `503 SlowDown`, a
-   * share of its alert calls answered 500. What a failure costs is retries, never readings.
+   * Failures to inject (see {@link TwinFaults}): S3 `503 SlowDown` on the validator's PUTs, 500s on
+   * its alert calls, invocations killed after k writes, Kinesis throttling, an endpoint outage.
+   * What a failure costs is retries and dead letters, never readings.
    */
-  readonly inject?: { readonly s3PutErrorRate?: number; readonly alertErrorRate?: number };
+  readonly inject?: TwinFaults;
   /** Stops publishing early (Ctrl-C): the twin drains what it has and still writes a summary. */
   readonly signal?: AbortSignal;
   /**
