@@ -27,7 +27,7 @@ import {
   revokeDeviceCertificate,
   TwinCaError,
 } from './twin-ca.ts';
-import { formatScoring } from './twin-pipeline.ts';
+import { formatInjected, formatScoring, type TwinFaults } from './twin-pipeline.ts';
 import {
   formatEndpoints,
   formatServeSummary,
@@ -75,8 +75,12 @@ export const TWIN_USAGE = `usage: sdap twin [options]   (sdap start = the same w
   --speed X                 fleet seconds per wall second; 0 = as fast as the pipeline takes it (default 0)
   --faults SPEC             transport faults: 'default', 'none', or kind=rate,... with kinds
                             ${FAULT_KINDS.join(', ')}
-  --inject SPEC             transient failures to inject: s3=RATE (validator's S3 PUTs answered 503
-                            SlowDown) and/or alerts=RATE (EventBridge/SNS calls answered 500), e.g. s3=0.2
+  --inject SPEC             transient failures to inject, comma-separated, e.g. s3=0.2,crash=2:0.1:
+                            s3=RATE      the validator's S3 PUTs answered 503 SlowDown
+                            alerts=RATE  its EventBridge/SNS calls answered 500
+                            crash=K:RATE invocations killed after their K-th S3 write (batch retried)
+                            kinesis=RATE PutRecords entries and GetRecords calls throttled
+                            endpoint=RATE anomaly endpoint calls answered 503 (rules fallback)
   --out DIR                 output directory: lake, alerts, ground truth, summary.json (default ${DEFAULT_OUT_DIR})
   --payloads FILE           publish each line of FILE verbatim as one MQTT message (instead of a fleet)
   --device ID               the device that publishes --payloads (default debug-device-1)
@@ -100,14 +104,28 @@ certs options (sdap twin certs):
   --list                    list the issued certificates
   --out DIR                 output directory holding certs/ (default ${DEFAULT_OUT_DIR})`;
 
-function parseInject(spec: string): { s3PutErrorRate?: number; alertErrorRate?: number } {
-  const inject: { s3PutErrorRate?: number; alertErrorRate?: number } = {};
+const INJECT_KINDS = 's3=RATE, alerts=RATE, crash=K:RATE, kinesis=RATE or endpoint=RATE';
+
+/** `--inject`'s spec as the twin's faults; every rate is a share from 0 to 1. */
+export function parseInject(spec: string): TwinFaults {
+  const inject: { -readonly [K in keyof TwinFaults]: TwinFaults[K] } = {};
   for (const part of spec.split(',')) {
-    const [what, rate] = part.split('=');
-    const value = parseNumberFlag(`inject ${what}`, rate ?? '', { min: 0, max: 1 });
-    if (what === 's3') inject.s3PutErrorRate = value;
-    else if (what === 'alerts') inject.alertErrorRate = value;
-    else throw new TwinUsageError(`--inject: received '${what}', expected s3=RATE or alerts=RATE`);
+    const [what, value = ''] = part.split('=');
+    const rate = (text: string) => parseNumberFlag(`inject ${what}`, text, { min: 0, max: 1 });
+    if (what === 's3') inject.s3PutErrorRate = rate(value);
+    else if (what === 'alerts') inject.alertErrorRate = rate(value);
+    else if (what === 'kinesis') inject.kinesisThrottleRate = rate(value);
+    else if (what === 'endpoint') inject.endpointOutage = { rate: rate(value) };
+    else if (what === 'crash') {
+      const [writes = '', share = ''] = value.split(':');
+      const afterWrites = Number(writes);
+      if (!Number.isInteger(afterWrites) || afterWrites < 1 || share === '') {
+        throw new TwinUsageError(
+          `--inject crash: received '${value}', expected K:RATE (killed after the K-th S3 write, K >= 1, in a share RATE of invocations), e.g. crash=2:0.1`,
+        );
+      }
+      inject.handlerCrash = { afterWrites, rate: rate(share) };
+    } else throw new TwinUsageError(`--inject: received '${what}', expected ${INJECT_KINDS}`);
   }
   return inject;
 }
@@ -516,11 +534,7 @@ export function formatSummary(s: TwinSummary): string {
   const lines = [
     `sdap twin: ${s.run.devices} devices${s.run.fleetStart ? `, fleet time ${s.run.fleetStart} .. ${s.run.fleetEnd}` : ''}${s.run.interrupted ? ' (interrupted)' : ''}`,
     `  published      ${s.published.messages} messages, ${s.published.readings} readings${faults ? ` (transport faults: ${faults})` : ''}`,
-    ...(s.injected.s3PutErrors + s.injected.alertCallErrors > 0
-      ? [
-          `  injected       ${s.injected.s3PutErrors} S3 PUTs failed with 503, ${s.injected.alertCallErrors} alert calls failed with 500`,
-        ]
-      : []),
+    ...formatInjected(s.injected),
     `  broker         ${s.broker.publishesAccepted} accepted, ${s.broker.publishesRefused} refused`,
     `  stream         ${s.stream.recordsPut} records put, ${s.stream.ruleErrorActions} to the rule's error action`,
     `  validator      ${s.validator.invocations} invocations, ${s.validator.retries} retries, ${s.validator.recordsToFailureDestination} records to the failure destination`,

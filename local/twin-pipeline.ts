@@ -584,6 +584,20 @@ export function auditFigures({ lake, conservation, latenciesMs }: PipelineAudit)
   };
 }
 
+/** The summary's line of injected failures, or none when nothing was injected. */
+export function formatInjected(injected: PipelineCounters['injected']): string[] {
+  const parts = [
+    [injected.s3PutErrors, 'S3 PUTs failed with 503'],
+    [injected.alertCallErrors, 'alert calls failed with 500'],
+    [injected.handlerCrashes, 'validator invocations killed'],
+    [injected.kinesisPutRecordsThrottled, 'PutRecords entries throttled'],
+    [injected.kinesisGetRecordsThrottled, 'GetRecords calls throttled'],
+    [injected.endpointCallErrors, 'endpoint calls failed'],
+  ] as const;
+  const happened = parts.filter(([count]) => (count ?? 0) > 0).map(([count, what]) => `${count} ${what}`);
+  return happened.length === 0 ? [] : [`  injected       ${happened.join(', ')}`];
+}
+
 /** The anomaly scoring's line of a summary (a twin run's or a serving session's). */
 export function formatScoring(s: ScoringCounters): string {
   if (s.mode === 'rules-only') return `  scoring        rules only (model: ${s.model})`;

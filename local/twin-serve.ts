@@ -40,11 +40,13 @@ import {
 import {
   auditFigures,
   countBy,
+  formatInjected,
   formatScoring,
   type PipelineCounters,
   startTwinPipeline,
   TWIN_BUCKETS,
   TWIN_RULE_NAME,
+  type TwinFaults,
 } from './twin-pipeline.ts';
 
 /** Ports a serving twin listens on unless told otherwise: MQTT over TLS as IoT Core, and the
@@ -85,7 +87,7 @@ export interface ServeOptions {
   readonly ports?: { readonly mqtt?: number; readonly kinesis?: number; readonly s3?: number };
   /** Where the broker listens; `0.0.0.0` reaches devices on the network. Kinesis and S3 stay on loopback. */
   readonly mqttHost?: string;
-  readonly inject?: { readonly s3PutErrorRate?: number; readonly alertErrorRate?: number };
+  readonly inject?: TwinFaults;
   /** Aborting it stops the twin: drain, audit, summary. */
   readonly signal: AbortSignal;
   /** Called once everything listens. */
@@ -343,11 +345,7 @@ export function formatServeSummary(s: ServeSummary): string {
   return [
     `sdap twin --serve: served ${s.run.wallSeconds} s; things that published: ${s.received.devices}`,
     `  received       ${s.received.mqttMessages} MQTT messages, ${s.received.streamRecords} records put on the stream directly, ${s.received.readings} readings`,
-    ...(s.injected.s3PutErrors + s.injected.alertCallErrors > 0
-      ? [
-          `  injected       ${s.injected.s3PutErrors} S3 PUTs failed with 503, ${s.injected.alertCallErrors} alert calls failed with 500`,
-        ]
-      : []),
+    ...formatInjected(s.injected),
     `  broker         ${s.broker.publishesAccepted} accepted, ${s.broker.publishesRefused} publishes refused, ${s.broker.connectionsRefused} connections refused`,
     `  stream         ${s.stream.recordsPut} records put by the rule, ${s.stream.ruleErrorActions} to the rule's error action`,
     `  validator      ${s.validator.invocations} invocations, ${s.validator.retries} retries, ${s.validator.recordsToFailureDestination} records to the failure destination`,

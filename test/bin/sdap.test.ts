@@ -50,6 +50,28 @@ describe('sdap twin flags', () => {
   it('fails on an unknown flag', () => {
     expect(() => parseTwinArgs(['--devcies', '3'])).toThrow(/Unknown option '--devcies'/);
   });
+
+  it('reads every kind of injected failure', () => {
+    const parsed = parseTwinArgs(['--inject', 's3=0.05,alerts=0.1,crash=2:0.25,kinesis=0.2,endpoint=0.5']);
+
+    expect(parsed.run.inject).toEqual({
+      s3PutErrorRate: 0.05,
+      alertErrorRate: 0.1,
+      handlerCrash: { afterWrites: 2, rate: 0.25 },
+      kinesisThrottleRate: 0.2,
+      endpointOutage: { rate: 0.5 },
+    });
+  });
+
+  it('fails when an injected failure is malformed, naming it and what is expected', () => {
+    expect(() => parseTwinArgs(['--inject', 'crash=0:0.1'])).toThrow(
+      "--inject crash: received '0:0.1', expected K:RATE",
+    );
+    expect(() => parseTwinArgs(['--inject', 'kinesis=2'])).toThrow(/inject kinesis: received '2'/);
+    expect(() => parseTwinArgs(['--inject', 'dns=0.1'])).toThrow(
+      "--inject: received 'dns', expected s3=RATE, alerts=RATE, crash=K:RATE, kinesis=RATE or endpoint=RATE",
+    );
+  });
 });
 
 describe('sdap command line', () => {
