@@ -107,12 +107,30 @@ export async function rebuildTwinHours(
   return { batch, warehouse };
 }
 
-/** Runs the command; returns the exit code. */
-export async function twinEtlCommand(
+/** The flags of a command over a twin output's hours: `--out`, `--from`, `--to`, `--json`, `--help`. */
+export interface TwinHoursFlags {
+  /** The twin's output directory, resolved; it holds a twin lake. */
+  readonly outDir: string;
+  /** The hours `[from, to)`, or every hour the raw zone holds. */
+  readonly range: { from: string; to: string } | undefined;
+  readonly json: boolean;
+  /** The command's extra boolean flags that were set (e.g. `--check`). */
+  readonly switches: ReadonlySet<string>;
+}
+
+/**
+ * Parses a twin-hours command's flags (`sdap etl`, `sdap replay`) and checks its output holds a
+ * twin lake. Prints the usage for `--help`, and the error with what to do for a bad flag or a
+ * missing lake, then returns the exit code instead of the flags.
+ */
+export async function parseTwinHoursFlags(
+  command: string,
+  usage: string,
   args: string[],
-  log: (line: string) => void = console.log,
-): Promise<number> {
-  let values: { out?: string; from?: string; to?: string; json?: boolean; help?: boolean };
+  log: (line: string) => void,
+  switches: readonly string[] = [],
+): Promise<TwinHoursFlags | { readonly exitCode: number }> {
+  let values: Record<string, string | boolean | undefined>;
   let range: { from: string; to: string } | undefined;
   try {
     ({ values } = parseArgs({
@@ -123,30 +141,46 @@ export async function twinEtlCommand(
         to: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        ...Object.fromEntries(switches.map((name) => [name, { type: 'boolean' as const }])),
       },
       strict: true,
       allowPositionals: false,
     }));
-    range = parseTwinRange(values.from, values.to);
+    range = parseTwinRange(values.from as string | undefined, values.to as string | undefined);
   } catch (error) {
-    console.error(`sdap etl: ${(error as Error).message}\n\n${TWIN_ETL_USAGE}`);
-    return 2;
+    console.error(`sdap ${command}: ${(error as Error).message}\n\n${usage}`);
+    return { exitCode: 2 };
   }
   if (values.help) {
-    log(TWIN_ETL_USAGE);
-    return 0;
+    log(usage);
+    return { exitCode: 0 };
   }
-  const outDir = resolve(values.out ?? DEFAULT_OUT_DIR);
+  const outDir = resolve((values.out as string | undefined) ?? DEFAULT_OUT_DIR);
   try {
     await twinLakeDirectory(outDir);
   } catch (error) {
-    console.error(`sdap etl: ${(error as Error).message}`);
-    return 2;
+    console.error(`sdap ${command}: ${(error as Error).message}`);
+    return { exitCode: 2 };
   }
+  return {
+    outDir,
+    range,
+    json: values.json === true,
+    switches: new Set(switches.filter((name) => values[name] === true)),
+  };
+}
+
+/** Runs the command; returns the exit code. */
+export async function twinEtlCommand(
+  args: string[],
+  log: (line: string) => void = console.log,
+): Promise<number> {
+  const flags = await parseTwinHoursFlags('etl', TWIN_ETL_USAGE, args, log);
+  if ('exitCode' in flags) return flags.exitCode;
   // As the deployed workflow scores the window and loads the warehouse after the ETL, a rerun does too.
-  const rebuild = await rebuildTwinHours(outDir, range);
+  const rebuild = await rebuildTwinHours(flags.outDir, flags.range);
   log(
-    values.json
+    flags.json
       ? JSON.stringify({ ...rebuild.batch, warehouse: rebuild.warehouse }, null, 2)
       : [...formatBatch(rebuild.batch), ...formatWarehouse(rebuild.warehouse)].join('\n'),
   );

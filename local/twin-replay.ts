@@ -6,15 +6,14 @@
  */
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { WAREHOUSE_TABLES } from '../warehouse/tables.ts';
 import { STAGING_PREFIX } from './etl/batch-stage.ts';
 import { getObject, listKeys, mapLimit, S3_CONCURRENCY } from './etl/lake-io.ts';
 import { formatBatch } from './twin-cli.ts';
-import { parseTwinRange, rebuildTwinHours, type TwinRebuild, twinLakeDirectory } from './twin-etl.ts';
+import { parseTwinHoursFlags, rebuildTwinHours, type TwinRebuild } from './twin-etl.ts';
 import { DEFAULT_OUT_DIR, WAREHOUSE_FILE } from './twin-output.ts';
 import { TWIN_BUCKETS } from './twin-pipeline.ts';
 import { formatWarehouse } from './warehouse/warehouse-stage.ts';
@@ -174,41 +173,11 @@ export async function twinReplayCommand(
   args: string[],
   log: (line: string) => void = console.log,
 ): Promise<number> {
-  let values: { out?: string; from?: string; to?: string; check?: boolean; json?: boolean; help?: boolean };
-  let range: { from: string; to: string } | undefined;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        out: { type: 'string' },
-        from: { type: 'string' },
-        to: { type: 'string' },
-        check: { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-    range = parseTwinRange(values.from, values.to);
-  } catch (error) {
-    console.error(`sdap replay: ${(error as Error).message}\n\n${TWIN_REPLAY_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    log(TWIN_REPLAY_USAGE);
-    return 0;
-  }
-  const outDir = resolve(values.out ?? DEFAULT_OUT_DIR);
-  try {
-    await twinLakeDirectory(outDir);
-  } catch (error) {
-    console.error(`sdap replay: ${(error as Error).message}`);
-    return 2;
-  }
-  const replay = await replayTwin(outDir, range);
+  const flags = await parseTwinHoursFlags('replay', TWIN_REPLAY_USAGE, args, log, ['check']);
+  if ('exitCode' in flags) return flags.exitCode;
+  const replay = await replayTwin(flags.outDir, flags.range);
   log(
-    values.json
+    flags.json
       ? JSON.stringify(replay, null, 2)
       : [
           ...formatBatch(replay.batch),
@@ -216,7 +185,7 @@ export async function twinReplayCommand(
           ...formatComparison(replay.outputs),
         ].join('\n'),
   );
-  if (values.check && replay.changedOutputs > 0) {
+  if (flags.switches.has('check') && replay.changedOutputs > 0) {
     console.error(
       `sdap replay --check: ${replay.changedOutputs} output(s) changed over the replay: ${replay.outputs
         .filter((o) => o.changed)

@@ -9,9 +9,13 @@ WITH sums AS (
     d.device_type,
     count(CASE WHEN d.expected_readings > 0 THEN 1 END) AS devices_expected,
     count(CASE WHEN d.received_readings > 0 THEN 1 END) AS devices_reporting,
-    sum(CASE WHEN d.expected_readings > 0 THEN d.expected_readings END) AS expected_readings,
-    sum(CASE WHEN d.expected_readings > 0 THEN least(CAST(d.received_readings AS DOUBLE), d.expected_readings) END)
-      AS received_of_expected,
+    -- Sums of doubles rounded before use: the engine's summation order varies between runs, and the
+    -- last bits with it; rounded, a rerun computes the same completeness (and writes the same bytes).
+    round(sum(CASE WHEN d.expected_readings > 0 THEN d.expected_readings END), 6) AS expected_readings,
+    round(
+      sum(CASE WHEN d.expected_readings > 0 THEN least(CAST(d.received_readings AS DOUBLE), d.expected_readings) END),
+      6
+    ) AS received_of_expected,
     CAST(sum(d.received_readings) AS BIGINT) AS received_readings,
     CAST(sum(d.quarantined_readings) AS BIGINT) AS quarantined_readings,
     CAST(sum(d.duplicate_copies) AS BIGINT) AS duplicate_copies,
@@ -19,7 +23,7 @@ WITH sums AS (
     CAST(sum(d.on_time_readings) AS BIGINT) AS on_time_readings,
     CAST(sum(d.seq_gaps) AS BIGINT) AS seq_gaps,
     min(d.dq_score) AS device_dq_score_min,
-    round(avg(d.dq_score), 2) AS device_dq_score_mean
+    round(round(sum(d.dq_score), 6) / count(d.dq_score), 2) AS device_dq_score_mean
   FROM dq_device_hour AS d
   GROUP BY d.event_date, d.event_hour, d.hour_start, d.device_type
 ),

@@ -46,9 +46,10 @@ describe('sdap replay over a twin output', () => {
   it('leaves every curated table, the predictions and every warehouse table with the same checksum', async () => {
     const { code, replay: result } = await replay(['--out', outDir, '--check']);
 
+    const outputs = result?.outputs ?? [];
+    expect(outputs.filter((o) => o.changed).map((o) => o.output)).toEqual([]);
     expect(code).toBe(0);
     expect(result?.batch.window).toEqual(twin.batch?.window);
-    const outputs = result?.outputs ?? [];
     expect(outputs.map((o) => o.output)).toEqual(
       expect.arrayContaining([
         'lake/curated_telemetry',
@@ -57,7 +58,7 @@ describe('sdap replay over a twin output', () => {
         'warehouse/fact_prediction',
       ]),
     );
-    expect(outputs.filter((o) => o.changed)).toEqual([]);
+    expect(outputs.filter((o) => o.changed).map((o) => o.output)).toEqual([]);
     const facts = outputs.find((o) => o.output === 'warehouse/fact_telemetry_hourly');
     expect(facts?.after?.count).toBe(twin.warehouse?.rows.fact_telemetry_hourly);
     expect(facts?.after?.count).toBeGreaterThan(0);
@@ -68,9 +69,9 @@ describe('sdap replay over a twin output', () => {
 
     const { code, replay: result } = await replay(['--out', outDir, '--from', hour, '--check']);
 
+    expect((result?.outputs ?? []).filter((o) => o.changed).map((o) => o.output)).toEqual([]);
     expect(code).toBe(0);
     expect(result?.batch.hoursProcessed).toBe(1);
-    expect(result?.changedOutputs).toBe(0);
   }, 90_000);
 
   it('names the outputs that changed when the raw zone did, and fails --check', async () => {
